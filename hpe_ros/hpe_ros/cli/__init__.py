@@ -1,0 +1,40 @@
+"""The ``hpe`` command line: every module of this package is one sub-command.
+
+A command module defines ``register(subparsers)``, which adds its parser and sets ``func`` (called with
+the parsed arguments, returning an exit code). Registration imports nothing heavy; the work's imports live
+in ``func``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from hpe_ros import __version__
+from hpe_ros.errors import HpeError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``hpe`` parser with every command module of :mod:`hpe_ros.cli` registered."""
+    parser = argparse.ArgumentParser(prog="hpe", description="hpe_ros: relative head-pose tracking tools")
+    parser.add_argument("--version", action="version", version=f"hpe_ros {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        importlib.import_module(f"{__name__}.{info.name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hpe`` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except HpeError as error:
+        print(f"hpe {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
