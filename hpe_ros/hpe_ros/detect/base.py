@@ -1,0 +1,97 @@
+"""The face-detector interface: a detection record, the detector protocol, image checks, outside boxes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import cv2
+import numpy as np
+
+from hpe_ros.errors import InputError
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One face: box corners in pixels (x0, y0) top-left, (x1, y1) bottom-right, a score in [0, 1].
+
+    ``keypoints`` is an optional (6, 2) array of pixel positions in BlazeFace order: right eye, left eye,
+    nose tip, mouth centre, right ear tragion, left ear tragion ("right" = the subject's right).
+    """
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    score: float
+    keypoints: np.ndarray | None = None
+
+    @property
+    def width(self) -> float:
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> float:
+        return self.y1 - self.y0
+
+    @property
+    def center(self) -> tuple[float, float]:
+        return (0.5 * (self.x0 + self.x1), 0.5 * (self.y0 + self.y1))
+
+
+@runtime_checkable
+class FaceDetector(Protocol):
+    """Anything that finds faces in an RGB uint8 image (H, W, 3); returns detections sorted by score."""
+
+    def detect(self, image_rgb: np.ndarray) -> list[Detection]: ...
+
+
+def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
+    """Check an image and return it as a contiguous RGB uint8 (H, W, 3) array.
+
+    Grayscale (H, W) or (H, W, 1) images are expanded to three channels and RGBA drops its alpha channel;
+    anything else (empty, not uint8, other shapes) raises :class:`InputError` saying what was wrong.
+    """
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"expected an image as a numpy array, got {type(image).__name__}")
+    if image.size == 0 or image.ndim < 2 or min(image.shape[:2]) == 0:
+        raise InputError(f"the image is empty (shape {image.shape})")
+    if image.dtype != np.uint8:
+        raise InputError(
+            f"expected an 8-bit image (uint8), got {image.dtype}: convert it to 8 bits per channel first"
+        )
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2RGB)
+    if image.ndim == 3 and image.shape[2] == 4:
+        return np.ascontiguousarray(image[:, :, :3])
+    if image.ndim != 3 or image.shape[2] != 3:
+        raise InputError(f"expected an RGB image of shape (H, W, 3), got shape {image.shape}")
+    return np.ascontiguousarray(image)
+
+
+def clip_to_image(detection: Detection, width: int, height: int) -> Detection | None:
+    """The detection with its box clipped to the image, or None when nothing of it lies inside."""
+    x0, x1 = np.clip([detection.x0, detection.x1], 0.0, float(width))
+    y0, y1 = np.clip([detection.y0, detection.y1], 0.0, float(height))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return Detection(float(x0), float(y0), float(x1), float(y1), detection.score, detection.keypoints)
+
+
+class ExternalDetections:
+    """A detector whose detections come from outside (e.g. another ROS node): set them, then ``detect``."""
+
+    def __init__(self) -> None:
+        self._detections: list[Detection] = []
+
+    def set(self, detections: Sequence[Detection]) -> None:
+        """Replace the detections that the next ``detect`` calls return."""
+        self._detections = sorted(detections, key=lambda d: d.score, reverse=True)
+
+    def detect(self, image_rgb: np.ndarray) -> list[Detection]:
+        """The detections last set, clipped to this image (the image is checked like any detector's input)."""
+        image = as_rgb_uint8(image_rgb)
+        height, width = image.shape[:2]
+        clipped = (clip_to_image(d, width, height) for d in self._detections)
+        return [d for d in clipped if d is not None]

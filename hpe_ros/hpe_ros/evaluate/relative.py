@@ -1,0 +1,146 @@
+"""``aflw2000-rel``: relative pairs from real images with exact ground truth (CLERF pose-preserving edits).
+
+The anchor is an AFLW2000-3D image with its true pose R_a; the query is the same image mirrored horizontally
+or rotated in the image plane about the face centre. Their exact ground truth, in the optical camera frame:
+
+- mirror (u → W − 1 − u): conjugation by M = diag(−1, 1, 1), R_q = M · R_a · M (a mirrored head is a head
+  whose lateral axis, our head x, is flipped too; AFLW2000 angles: pitch kept, yaw and roll negated);
+- in-plane rotation by θ, positive CLOCKWISE as displayed (x right, y down): a rotation about the camera z
+  axis, R_q = Rz(θ) · R_a (roll grows by θ for a frontal face). Exact for the weak-perspective camera of the
+  AFLW2000 fits; with a real pinhole it ignores the face's small off-axis angle.
+
+The predicted query pose is the predicted relative transform composed with the anchor's TRUE pose,
+R̂_q = R̂_rel · R_a, scored against R_q like an absolute prediction (:mod:`hpe_ros.evaluate.harness`). Models
+without a relative mode are wrapped by :class:`~hpe_ros.evaluate.estimators.RelativeFromAbsolute`
+(R̂_rel = R̂_q · R̂_aᵀ from two absolute estimates). Translation is not scored (AFLW2000 has no metric depth).
+Failures (no face found in the anchor or the query) count as in the absolute harness; in
+``mae_with_failures`` a failed pair is scored as "no change from the anchor" (R̂_q = R_a).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.spatial.transform import Rotation
+from tqdm import tqdm
+
+from hpe_ros.detect import FaceDetector
+from hpe_ros.errors import InputError
+from hpe_ros.evaluate.aflw2000 import AflwSample, read_image_rgb
+from hpe_ros.evaluate.estimators import RelativePoseEstimator
+from hpe_ros.evaluate.harness import PoseResult, aflw_angles_deg, locate_face, score_rotation
+from hpe_ros.geometry import compose_relative, head_rotation_from_aflw2000
+
+MIRROR_X = np.diag([-1.0, 1.0, 1.0])
+
+
+@dataclass(frozen=True)
+class PoseTransform:
+    """A pose-preserving image transform and the exact rotation it applies to the head.
+
+    ``angle_deg`` is an in-plane rotation about the face centre, positive clockwise as displayed (the sense of
+    a positive rotation about the camera z axis); ``mirror`` flips the image left-right first.
+    """
+
+    name: str
+    mirror: bool = False
+    angle_deg: float = 0.0
+
+    def pixel_map(self, width: int, center: tuple[float, float]) -> np.ndarray:
+        """The 2x3 affine map from anchor pixel (u, v) to query pixel (pixel centres at integers)."""
+        flip = (
+            np.array([[-1.0, 0.0, width - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+            if self.mirror
+            else np.eye(3)
+        )
+        cx, cy = (flip @ [center[0], center[1], 1.0])[:2]
+        # OpenCV's positive angle turns the image counter-clockwise as displayed, hence −θ.
+        turn = np.vstack(
+            [cv2.getRotationMatrix2D((float(cx), float(cy)), -self.angle_deg, 1.0), [0.0, 0.0, 1.0]]
+        )
+        return (turn @ flip)[:2]
+
+    def apply_image(self, image: np.ndarray, center: tuple[float, float]) -> np.ndarray:
+        """The query image (areas rotated in from outside the image are black)."""
+        height, width = image.shape[:2]
+        if self.angle_deg == 0.0:
+            return np.ascontiguousarray(image[:, ::-1]) if self.mirror else image
+        return cv2.warpAffine(
+            image, self.pixel_map(width, center), (width, height), flags=cv2.INTER_LINEAR, borderValue=0
+        )
+
+    def apply_points(self, points: np.ndarray, width: int, center: tuple[float, float]) -> np.ndarray:
+        """Anchor pixel positions (2, N) mapped into the query image."""
+        return self.pixel_map(width, center) @ np.vstack([points, np.ones(points.shape[1])])
+
+    def apply_rotation(self, R_cam_head: np.ndarray) -> np.ndarray:
+        """The query's true R_cam←head from the anchor's."""
+        R = MIRROR_X @ R_cam_head @ MIRROR_X if self.mirror else R_cam_head
+        return Rotation.from_euler("z", self.angle_deg, degrees=True).as_matrix() @ R
+
+
+DEFAULT_TRANSFORMS = (
+    PoseTransform("mirror", mirror=True),
+    PoseTransform("rot+30", angle_deg=30.0),
+    PoseTransform("rot-30", angle_deg=-30.0),
+)
+
+
+def face_center(sample: AflwSample) -> tuple[float, float]:
+    """Centre of the visible 2-D landmarks' box: the pivot of the in-plane rotations."""
+    x0, y0, x1, y1 = sample.landmark_box()
+    return 0.5 * (x0 + x1), 0.5 * (y0 + y1)
+
+
+def evaluate_relative(
+    estimator: RelativePoseEstimator,
+    samples: Sequence[AflwSample],
+    crop: str = "landmarks",
+    detector: FaceDetector | None = None,
+    transforms: Sequence[PoseTransform] = DEFAULT_TRANSFORMS,
+    progress: bool = True,
+) -> list[PoseResult]:
+    """Score every (anchor, transformed query) pair; failures count as in ``harness.evaluate_absolute``."""
+    results = []
+    for sample in tqdm(samples, desc=f"eval-rel {estimator.name} ({crop})", unit="img", disable=not progress):
+        anchor = read_image_rgb(sample.image_path)
+        width, center = anchor.shape[1], face_center(sample)
+        R_a = head_rotation_from_aflw2000(*sample.pitch_yaw_roll)
+        anchor_face, anchor_ms = locate_face(crop, anchor, sample.pt2d, detector)
+        for transform in transforms:
+            query = transform.apply_image(anchor, center)
+            query_face, query_ms = locate_face(
+                crop, query, transform.apply_points(sample.pt2d, width, center), detector
+            )
+            R_q = transform.apply_rotation(R_a)
+            R_pred, ms, failure = R_a, 0.0, ""  # a failed pair stands in "no change from the anchor"
+            if anchor_face is None or query_face is None:
+                failure = "no face detected in the " + ("anchor" if anchor_face is None else "query")
+            else:
+                start = time.perf_counter()
+                try:
+                    R_rel, t_rel = estimator.estimate_relative(anchor, anchor_face, query, query_face)
+                    R_pred = compose_relative(R_rel, t_rel, R_a, np.zeros(3))[0]
+                except InputError as error:
+                    failure = str(error)
+                ms = 1000.0 * (time.perf_counter() - start)
+            gt_deg = aflw_angles_deg(R_q)
+            pred_deg, errors, geodesic = score_rotation(R_pred, R_q, gt_deg)
+            results.append(
+                PoseResult(
+                    sample.name,
+                    gt_deg,
+                    pred_deg,
+                    errors,
+                    geodesic,
+                    ms,
+                    failure,
+                    transform.name,
+                    extra={"detect_ms": anchor_ms + query_ms},
+                )
+            )
+    return results
