@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from hpe_ros.evaluate.paths import shared_dir
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def shared_dir() -> Path:
-    """The team's shared folder: $HPE_SHARED, else ``shared`` beside the repository root."""
-    return Path(os.environ.get("HPE_SHARED", REPO_ROOT.parent / "shared"))
 
 
 @pytest.fixture(scope="session")
