@@ -1,0 +1,111 @@
+"""Checkpoints: one safetensors file holding the weights, the model config and free-form metadata (JSON).
+
+LoRA adapters are merged before saving, so a checkpoint always holds a plain :class:`HeadPoseNet`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from hpe_ros.errors import ModelFileError
+from hpe_ros.model.config import ModelConfig
+from hpe_ros.model.network import HeadPoseNet
+
+FORMAT = "hpe_ros.HeadPoseNet/1"
+
+
+def save_checkpoint(
+    path: str | Path,
+    model: HeadPoseNet,
+    cfg: ModelConfig,
+    meta: dict[str, Any],
+    dtype: torch.dtype | None = None,
+) -> Path:
+    """Write ``model``'s weights (cast to ``dtype``, e.g. torch.float16) with ``cfg`` and ``meta`` (JSON)."""
+    if cfg != model.cfg:
+        raise ValueError(f"cfg {cfg.name!r} is not the config the model was built with ({model.cfg.name!r})")
+    if any(".lora_" in name for name, _ in model.named_parameters()):
+        from hpe_ros.model.lora import merge_lora
+
+        model = merge_lora(model)
+    tensors = {
+        name: (t.detach().to(dtype) if dtype is not None else t.detach()).cpu().contiguous()
+        for name, t in model.state_dict().items()
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"format": FORMAT, "config": json.dumps(cfg.to_dict()), "meta": json.dumps(meta)}
+    save_file(tensors, str(path), metadata=metadata)
+    return path
+
+
+def read_checkpoint_header(path: str | Path) -> tuple[ModelConfig, dict[str, Any]]:
+    """The config and metadata of a checkpoint without loading its weights."""
+    metadata = _open(path, lambda f: f.metadata())
+    return _parse_metadata(path, metadata)
+
+
+def load_checkpoint(
+    path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[HeadPoseNet, ModelConfig, dict]:
+    """(model in eval mode, float32, on ``device``; its config; the saved metadata)."""
+
+    def read(f: Any) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+        return f.metadata(), {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
+
+    metadata, tensors = _open(path, read)
+    cfg, meta = _parse_metadata(path, metadata)
+    model = HeadPoseNet(cfg)
+    check_state_dict(model, {k: tuple(v.shape) for k, v in tensors.items()}, f"checkpoint {path}")
+    model.load_state_dict(tensors)
+    return model.to(device).eval(), cfg, meta
+
+
+def check_state_dict(model: torch.nn.Module, shapes: dict[str, tuple[int, ...]], source: str) -> None:
+    """Raise ModelFileError unless ``shapes`` has exactly the model's keys with the model's shapes."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
+    wrong = [
+        f"{k}: {shapes[k]} != {expected[k]}"
+        for k in sorted(expected)
+        if k in shapes and shapes[k] != expected[k]
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
+    if wrong:
+        problems.append(f"{len(wrong)} shape mismatches (e.g. {'; '.join(wrong[:3])})")
+    if problems:
+        raise ModelFileError(f"{source} does not match the model: " + "; ".join(problems))
+
+
+def _open(path: str | Path, read: Any) -> Any:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"checkpoint {path} does not exist")
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            return read(f)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFileError(f"checkpoint {path} is not a readable safetensors file: {exc}") from exc
+
+
+def _parse_metadata(path: str | Path, metadata: dict[str, str] | None) -> tuple[ModelConfig, dict[str, Any]]:
+    if not metadata or metadata.get("format") != FORMAT:
+        raise ModelFileError(
+            f"{path} is a safetensors file but not an hpe_ros checkpoint (no {FORMAT} header)"
+        )
+    try:
+        config, meta = json.loads(metadata["config"]), json.loads(metadata.get("meta", "{}"))
+    except (KeyError, json.JSONDecodeError) as exc:
+        raise ModelFileError(f"checkpoint {path} has a corrupt header: {exc}") from exc
+    return ModelConfig.from_dict(config), meta

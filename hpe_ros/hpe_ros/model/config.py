@@ -1,0 +1,119 @@
+"""Named network configurations: from a CPU-friendly tiny model up to the VGGT-1B camera branch."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from hpe_ros.errors import InputError, ModelFileError
+
+PatchEmbedKind = Literal["conv_stem", "dinov2"]
+RotationKind = Literal["quat", "6d"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Hyper-parameters of :class:`hpe_ros.model.HeadPoseNet` (stored in every checkpoint)."""
+
+    name: str
+    image_size: int  # square input crops, pixels
+    patch_size: int
+    embed_dim: int  # D: width of the aggregator
+    depth: int  # number of (frame, global) attention block pairs
+    num_heads: int
+    mlp_ratio: float = 4.0
+    num_register_tokens: int = 4
+    rope_frequency: float = 100.0
+    layer_scale_init: float = 0.01
+    frame_only_depth: int = 0  # leading per-frame blocks (no global partner): an anchor's output is cacheable
+    patch_embed: PatchEmbedKind = "conv_stem"
+    stem_channels: int = 32  # conv_stem only: width of the 3x3 convolutions at half resolution
+    dino_depth: int = 0  # dinov2 only: number of ViT blocks inside the patch embed
+    dino_pretrained_grid: int = 37  # dinov2 only: the pos-embed grid of the pretrained weights (518 / 14)
+    rotation: RotationKind = "quat"
+    head_depth: int = 4  # camera head trunk blocks
+    head_num_heads: int = 16
+    head_iterations: int = 4  # adaLN refinement iterations
+
+    def __post_init__(self) -> None:
+        if self.depth < 1 or self.frame_only_depth < 0 or self.head_depth < 1 or self.head_iterations < 1:
+            raise ValueError(f"{self.name}: depth, head_depth and head_iterations must be >= 1")
+        if self.image_size % self.patch_size:
+            raise ValueError(
+                f"{self.name}: image_size {self.image_size} is not a multiple of {self.patch_size}"
+            )
+        if self.embed_dim % self.num_heads or (2 * self.embed_dim) % self.head_num_heads:
+            raise ValueError(f"{self.name}: embed_dim {self.embed_dim} does not split into the heads")
+        if (self.embed_dim // self.num_heads) % 4:
+            raise ValueError(f"{self.name}: 2-D RoPE needs a head dimension divisible by 4")
+        if self.patch_embed == "conv_stem" and self.patch_size % 2:
+            raise ValueError(f"{self.name}: conv_stem needs an even patch_size")
+        if self.rotation not in ("quat", "6d"):
+            raise ValueError(f"{self.name}: rotation must be 'quat' or '6d', not {self.rotation!r}")
+
+    @property
+    def grid_size(self) -> int:
+        """Patches per image side."""
+        return self.image_size // self.patch_size
+
+    @property
+    def encoding_dim(self) -> int:
+        """Pose-encoding width: translation 3 + rotation (quaternion 4 or 6-D) + FoV 2."""
+        return 3 + (4 if self.rotation == "quat" else 6) + 2
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        """A copy with some fields changed (e.g. ``CONFIGS["nano"].replace(rotation="6d")``)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        """Build from :meth:`to_dict` output; unknown or missing fields raise ModelFileError."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ModelFileError(f"model config has unknown fields {unknown} (written by a newer hpe_ros?)")
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as exc:
+            raise ModelFileError(f"invalid model config: {exc}") from exc
+
+
+CONFIGS: dict[str, ModelConfig] = {
+    # < 40 ms per pair with ONNX Runtime on 2 CPU cores.
+    "tiny": ModelConfig(
+        name="tiny", image_size=112, patch_size=14, embed_dim=160, depth=4, num_heads=5,
+        stem_channels=16, head_depth=2, head_num_heads=5,
+    ),
+    # ~13 M parameters, ~6.9 GFLOP per pair, 224 px -> 16 x 16 patches.
+    "nano": ModelConfig(
+        name="nano", image_size=224, patch_size=14, embed_dim=224, depth=4, num_heads=4,
+        stem_channels=16, head_depth=3, head_num_heads=7,
+    ),
+    # nano's blocks rearranged: 4 per-frame blocks, then 2 frame/global pairs. An anchor's per-frame tokens
+    # can be cached, so each extra anchor of a query costs ~half a pair (50% of the FLOPs).
+    "nano-cache": ModelConfig(
+        name="nano-cache", image_size=224, patch_size=14, embed_dim=224, depth=2, frame_only_depth=4,
+        num_heads=4, stem_channels=16, head_depth=3, head_num_heads=7,
+    ),
+    "small": ModelConfig(
+        name="small", image_size=224, patch_size=14, embed_dim=384, depth=6, num_heads=6,
+        stem_channels=48, head_depth=4, head_num_heads=12,
+    ),
+    # The camera branch of facebook/VGGT-1B (aggregator + camera head), key for key.
+    "vggt1b": ModelConfig(
+        name="vggt1b", image_size=518, patch_size=14, embed_dim=1024, depth=24, num_heads=16,
+        patch_embed="dinov2", dino_depth=24, head_depth=4, head_num_heads=16,
+    ),
+}  # fmt: skip
+
+
+def get_config(name: str) -> ModelConfig:
+    """The named config, or an InputError listing the known names."""
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise InputError(f"unknown model config {name!r}; known: {', '.join(CONFIGS)}") from None

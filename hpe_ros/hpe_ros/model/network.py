@@ -1,0 +1,73 @@
+"""HeadPoseNet: the VGGT camera branch (aggregator + camera head) as a relative/absolute head-pose network.
+
+Modes, by the number of frames S of ``images [B, S, 3, H, W]``:
+- S = 2, relative: frame 0 is the anchor (token slot 0), frame 1 the query (slot 1); frame 1's encoding is
+  the relative pose T_q←a, frame 0's is trained towards the identity.
+- S = 1, absolute: the frame takes slot 1 and its encoding is its pose relative to a canonical frontal head.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from hpe_ros.errors import InputError
+from hpe_ros.model.aggregator import Aggregator
+from hpe_ros.model.camera_head import CameraHead
+from hpe_ros.model.config import ModelConfig
+from hpe_ros.model.pose_encoding import encoding_to_pose
+
+
+def init_linear(module: nn.Module) -> None:
+    """ViT initialisation of linear layers (truncated normal std 0.02, zero bias) for training anew."""
+    if isinstance(module, nn.Linear):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+
+
+class HeadPoseNet(nn.Module):
+    """images [B, S, 3, H, W] RGB in [0, 1] -> pose encodings [B, S, E], one per refinement iteration."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.aggregator = Aggregator(cfg)
+        self.camera_head = CameraHead(cfg)
+        self.apply(init_linear)
+
+    @property
+    def encoding_dim(self) -> int:
+        return self.cfg.encoding_dim
+
+    def forward(self, images: Tensor) -> list[Tensor]:
+        """Pose encodings of every refinement iteration (the last one is the final prediction)."""
+        self._check_input(images)
+        return self.camera_head(self.aggregator(images))
+
+    def embed_frames(self, images: Tensor, anchor_first: bool | None = None) -> Tensor:
+        """Per-frame tokens [B, S, P, D] (cacheable for anchors: see ``cfg.frame_only_depth``).
+
+        ``anchor_first`` (default: S > 1) puts frame 0 in the anchor slot: embed a lone anchor with True,
+        a lone query with False, then ``pose_from_tokens(torch.cat([anchor, query], dim=1))``.
+        """
+        self._check_input(images)
+        return self.aggregator.embed(images, anchor_first)
+
+    def pose_from_tokens(self, tokens: Tensor) -> list[Tensor]:
+        """Pose encodings per iteration from per-frame tokens [B, S, P, D] (anchor first when S = 2)."""
+        return self.camera_head(self.aggregator.aggregate(tokens))
+
+    def predict_pose(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """Final rotation [B, S, 3, 3] and translation [B, S, 3], float32 whatever the model's dtype (the
+        rotation maths loses orthonormality in fp16/bf16); pure tensor ops, exportable."""
+        rotation, translation, _ = encoding_to_pose(self(images)[-1].float(), self.cfg.rotation)
+        return rotation, translation
+
+    def _check_input(self, images: Tensor) -> None:
+        size = self.cfg.image_size
+        if images.dim() != 5 or images.shape[2] != 3 or images.shape[3] != size or images.shape[4] != size:
+            raise InputError(
+                f"{self.cfg.name} expects images [B, S, 3, {size}, {size}], got {list(images.shape)}"
+            )
+        if images.shape[1] not in (1, 2):
+            raise InputError(f"S must be 1 (absolute) or 2 (anchor, query), got {images.shape[1]}")
