@@ -28,8 +28,8 @@ EXTRAS = {
     "export": ["torch>=2.3", "onnx>=1.16", "onnxscript>=0.1"],
     "train": ["torch>=2.3", "peft>=0.11", "tensorboard>=2.15"],
     "synth": ["moderngl>=5.10", "scikit-image>=0.22", "pillow>=10"],
-    "trt": ["tensorrt>=10"],
-    "test": ["pytest", "catkin_pkg>=1.0", "colcon-common-extensions", "ruff"],
+    "trt": ["tensorrt>=10", "torch>=2.3", "onnx>=1.16"],
+    "test": ["pytest", "catkin_pkg>=1.0", "colcon-common-extensions", "ruff", "mcap-ros2-support>=0.5"],
 }
 # Everything a developer or CI needs (TensorRT excluded: its builder is not on every registry).
 EXTRAS["dev"] = sorted({req for name, reqs in EXTRAS.items() if name != "trt" for req in reqs})
