@@ -1,0 +1,272 @@
+"""The anchor keyframe buffer of one tracked face: bootstrap, selection, fusion, insertion and eviction.
+
+The relative network predicts R_q←a between an anchor crop of known pose and the query crop; each anchor
+gives one estimate of the query pose, R_q = R_rel · R_a (:func:`hpe_ros.geometry.compose_relative`).
+The buffer
+
+- bootstraps from absolute-mode estimates: the most neutral (closest to frontal) of the first frames becomes
+  the root anchor, or an explicit "look at the camera" :meth:`AnchorBuffer.calibrate` sets it;
+- selects the K anchors for a query by a policy chosen at run time (:data:`ANCHOR_POLICIES`);
+- fuses the K estimates robustly (geodesic median, outliers dropped) with a covariance from their spread;
+- inserts a keyframe when an estimate is confident and far in angle from every anchor, and evicts the most
+  redundant anchor (the closer of the closest pair, never the root) so memory stays bounded while the anchors
+  keep covering the poses seen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+from hpe_ros.errors import InputError
+from hpe_ros.geometry import average_rotations, compose_relative, geodesic_deg
+
+ANCHOR_POLICIES = ("nearest", "recent", "neutral", "best")
+"""nearest: closest in pose to the previous estimate; recent: temporally adjacent; neutral: closest to
+frontal; best: highest confidence."""
+
+
+@dataclass
+class AnchorConfig:
+    """Tunables of the per-face anchor keyframe buffer."""
+
+    policy: str = field(
+        default="nearest",
+        metadata={
+            "description": "Anchor selection: nearest (in pose), recent (in time), neutral (frontal), best."
+        },
+    )
+    anchors_per_query: int = field(
+        default=4, metadata={"description": "K: anchors paired with each query in one batched inference."}
+    )
+    max_anchors: int = field(
+        default=12, metadata={"description": "Most keyframes kept per face; the most redundant is evicted."}
+    )
+    insert_min_angle_deg: float = field(
+        default=12.0,
+        metadata={"description": "A new keyframe must be at least this far (deg) from every anchor."},
+    )
+    insert_min_confidence: float = field(
+        default=0.5,
+        metadata={"description": "A new keyframe needs an estimate at least this confident (0..1)."},
+    )
+    bootstrap_frames: int = field(
+        default=5, metadata={"description": "Absolute-mode frames to pick the most neutral root anchor from."}
+    )
+    bootstrap_neutral_deg: float = field(
+        default=10.0,
+        metadata={
+            "description": "An absolute estimate this close (deg) to frontal becomes the root at once."
+        },
+    )
+    outlier_deg: float = field(
+        default=25.0,
+        metadata={"description": "Per-anchor estimates this far (deg) from the median are dropped."},
+    )
+    prior_sigma_deg: float = field(
+        default=8.0,
+        metadata={"description": "Rotation uncertainty (deg) of one estimate, added to the spread."},
+    )
+    confidence_scale_deg: float = field(
+        default=15.0,
+        metadata={
+            "description": "Confidence = exp(-sigma / this) x inlier fraction, sigma the rotation std (deg)."
+        },
+    )
+
+    def __post_init__(self) -> None:
+        if self.policy not in ANCHOR_POLICIES:
+            raise InputError(
+                f"unknown anchor policy {self.policy!r}; choose one of {', '.join(ANCHOR_POLICIES)}"
+            )
+        if (
+            self.anchors_per_query < 1
+            or self.max_anchors < self.anchors_per_query
+            or self.bootstrap_frames < 1
+        ):
+            raise InputError(
+                "anchor buffer needs 1 <= anchors_per_query <= max_anchors and bootstrap_frames >= 1"
+            )
+
+
+@dataclass
+class Anchor:
+    """One keyframe: its crop (network input) and its pose R_cam←head."""
+
+    anchor_id: int
+    """Unique within the buffer, starting at 1."""
+    stamp_ns: int
+    crop: np.ndarray
+    """float32 [3, S, S] RGB in [0, 1]."""
+    rotation: np.ndarray
+    confidence: float
+
+
+@dataclass
+class FusedRotation:
+    """Robust average of several estimates of one rotation."""
+
+    rotation: np.ndarray
+    spread_deg: float
+    """Weighted RMS angle of the inliers to ``rotation``."""
+    covariance: np.ndarray
+    """3x3 (rad^2) about the camera axes: inlier scatter plus the per-estimate prior over the inlier count."""
+    inliers: np.ndarray
+    """Boolean mask of the estimates kept."""
+    confidence: float
+
+
+@dataclass
+class AnchorEstimate:
+    """The query pose fused from the selected anchors."""
+
+    fused: FusedRotation
+    anchor: Anchor
+    """The inlier anchor whose estimate is closest to the fused rotation."""
+    num_anchors: int
+    """Anchors fused (inliers)."""
+
+
+def fuse_rotations(rotations: np.ndarray, weights: np.ndarray | None, config: AnchorConfig) -> FusedRotation:
+    """Geodesic median of ``rotations`` [N,3,3] minus outliers (``config.outlier_deg``), with uncertainty."""
+    rotations = np.asarray(rotations, dtype=np.float64).reshape(-1, 3, 3)
+    weights = np.ones(len(rotations)) if weights is None else np.asarray(weights, dtype=np.float64)
+    median, spread_deg = average_rotations(rotations, weights)
+    inliers = geodesic_deg(rotations, median) <= config.outlier_deg
+    if not inliers.any():
+        inliers[np.argmin(geodesic_deg(rotations, median))] = True
+    if inliers.sum() < len(rotations):
+        median, spread_deg = average_rotations(rotations[inliers], weights[inliers])
+    w = weights[inliers] / weights[inliers].sum()
+    # Residuals about the camera axes: R_k = exp([r_k]x) R_mean.
+    residuals = (Rotation.from_matrix(rotations[inliers]) * Rotation.from_matrix(median).inv()).as_rotvec()
+    scatter = (w[:, None, None] * residuals[:, :, None] * residuals[:, None, :]).sum(axis=0)
+    prior = np.radians(config.prior_sigma_deg) ** 2 / inliers.sum()
+    covariance = scatter + prior * np.eye(3)
+    sigma_deg = float(np.degrees(np.sqrt(np.trace(covariance) / 3.0)))
+    confidence = float(np.exp(-sigma_deg / config.confidence_scale_deg) * inliers.mean())
+    return FusedRotation(median, spread_deg, covariance, inliers, confidence)
+
+
+class AnchorBuffer:
+    """Keyframes of one tracked face (create one per track; :meth:`clear` on track loss or a clock jump)."""
+
+    def __init__(self, config: AnchorConfig | None = None) -> None:
+        self.config = config or AnchorConfig()
+        self.anchors: list[Anchor] = []
+        self.root_id: int | None = None
+        self._candidates: list[Anchor] = []
+        self._next_id = 1
+
+    @property
+    def bootstrapped(self) -> bool:
+        """True once a root anchor exists and relative inference can run."""
+        return bool(self.anchors)
+
+    def clear(self) -> None:
+        """Drop every anchor and bootstrap candidate."""
+        self.anchors.clear()
+        self._candidates.clear()
+        self.root_id = None
+
+    def calibrate(self, crop: np.ndarray, stamp_ns: int, rotation: np.ndarray | None = None) -> Anchor:
+        """Restart from an explicit keyframe (default: the person looks straight at the camera, R = I)."""
+        self.clear()
+        return self._add_root(self._make(crop, stamp_ns, np.eye(3) if rotation is None else rotation, 1.0))
+
+    def offer_bootstrap(
+        self, crop: np.ndarray, stamp_ns: int, rotation: np.ndarray, confidence: float
+    ) -> bool:
+        """Add an absolute-mode estimate while not bootstrapped; returns True once the root anchor is set.
+
+        A frame within ``bootstrap_neutral_deg`` of frontal is taken at once; otherwise, after
+        ``bootstrap_frames`` offers, the most neutral of them becomes the root.
+        """
+        if self.bootstrapped:
+            return True
+        candidate = self._make(crop, stamp_ns, rotation, confidence)
+        self._candidates.append(candidate)
+        angles = [float(geodesic_deg(c.rotation, np.eye(3))) for c in self._candidates]
+        best = int(np.argmin(angles))
+        if (
+            angles[best] <= self.config.bootstrap_neutral_deg
+            or len(self._candidates) >= self.config.bootstrap_frames
+        ):
+            self._add_root(self._candidates[best])
+            self._candidates.clear()
+        return self.bootstrapped
+
+    def select(self, previous_rotation: np.ndarray | None) -> list[Anchor]:
+        """The K anchors for the next query by the configured policy (``nearest`` uses the last estimate)."""
+        if not self.anchors:
+            return []
+        policy = self.config.policy
+        if policy == "nearest" and previous_rotation is None:
+            policy = "recent"
+        if policy == "nearest":
+            keys = [float(geodesic_deg(a.rotation, previous_rotation)) for a in self.anchors]
+        elif policy == "neutral":
+            keys = [float(geodesic_deg(a.rotation, np.eye(3))) for a in self.anchors]
+        elif policy == "recent":
+            keys = [-a.stamp_ns for a in self.anchors]
+        else:
+            keys = [-a.confidence for a in self.anchors]
+        order = np.argsort(keys, kind="stable")[: self.config.anchors_per_query]
+        return [self.anchors[i] for i in order]
+
+    def fuse(self, anchors: list[Anchor], relative_rotations: np.ndarray) -> AnchorEstimate:
+        """Compose each anchor's pose with its predicted R_q←a ([K,3,3]) and fuse the K query estimates."""
+        relative_rotations = np.asarray(relative_rotations, dtype=np.float64).reshape(-1, 3, 3)
+        if len(anchors) != len(relative_rotations) or not anchors:
+            raise InputError(f"{len(anchors)} anchors but {len(relative_rotations)} relative rotations")
+        no_translation = np.zeros((len(anchors), 3))
+        estimates, _ = compose_relative(
+            relative_rotations, no_translation, np.stack([a.rotation for a in anchors]), no_translation
+        )
+        weights = np.array([max(a.confidence, 1e-3) for a in anchors])
+        fused = fuse_rotations(estimates, weights, self.config)
+        distance = np.where(fused.inliers, geodesic_deg(estimates, fused.rotation), np.inf)
+        return AnchorEstimate(fused, anchors[int(np.argmin(distance))], int(fused.inliers.sum()))
+
+    def consider(
+        self, crop: np.ndarray, stamp_ns: int, rotation: np.ndarray, confidence: float
+    ) -> Anchor | None:
+        """Insert the query as a keyframe if confident and far from every anchor; evicts to stay bounded."""
+        if not self.bootstrapped or confidence < self.config.insert_min_confidence:
+            return None
+        nearest = min(float(geodesic_deg(a.rotation, rotation)) for a in self.anchors)
+        if nearest < self.config.insert_min_angle_deg:
+            return None
+        anchor = self._make(crop, stamp_ns, rotation, confidence)
+        self.anchors.append(anchor)
+        while len(self.anchors) > self.config.max_anchors:
+            self._evict_most_redundant()
+        return anchor
+
+    def _evict_most_redundant(self) -> None:
+        """Remove one anchor of the closest pair in pose (the less confident, never the root)."""
+        rotations = np.stack([a.rotation for a in self.anchors])
+        distance = geodesic_deg(rotations[:, None], rotations[None, :])
+        np.fill_diagonal(distance, np.inf)
+        i, j = np.unravel_index(np.argmin(distance), distance.shape)
+        pair = sorted(
+            (self.anchors[i], self.anchors[j]), key=lambda a: (a.anchor_id == self.root_id, a.confidence)
+        )
+        self.anchors.remove(pair[0])
+
+    def _make(self, crop: np.ndarray, stamp_ns: int, rotation: np.ndarray, confidence: float) -> Anchor:
+        crop = np.asarray(crop, dtype=np.float32)
+        if crop.ndim != 3 or crop.shape[0] != 3:
+            raise InputError(f"anchor crop must be [3, S, S] float RGB, got shape {crop.shape}")
+        anchor = Anchor(
+            self._next_id, int(stamp_ns), crop, np.asarray(rotation, dtype=np.float64), float(confidence)
+        )
+        self._next_id += 1
+        return anchor
+
+    def _add_root(self, anchor: Anchor) -> Anchor:
+        self.anchors = [anchor]
+        self.root_id = anchor.anchor_id
+        return anchor

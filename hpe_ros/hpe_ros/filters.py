@@ -1,0 +1,118 @@
+"""One-Euro temporal filters (Casiez et al., CHI 2012) for positions and for rotations on SO(3).
+
+The One-Euro filter is a low-pass filter whose cutoff rises with the signal's speed: slow motion (jitter of a
+still head) is smoothed hard, fast motion (a head turn) is followed with little lag. The rotation filter runs
+the same law on the tangent space of SO(3): the step from the filtered rotation to the new measurement is a
+rotation vector, and the filter moves a fraction ``alpha`` of the way along it, so it stays a rotation.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.spatial.transform import Rotation
+
+
+@dataclass
+class OneEuroConfig:
+    """Tunables of one One-Euro filter."""
+
+    min_cutoff_hz: float = field(
+        default=1.0,
+        metadata={"description": "Cutoff frequency (Hz) for a still signal: lower smooths jitter more."},
+    )
+    beta: float = field(
+        default=0.5,
+        metadata={
+            "description": "Speed coefficient: cutoff += beta * speed; higher follows fast motion better."
+        },
+    )
+    derivative_cutoff_hz: float = field(
+        default=1.0, metadata={"description": "Cutoff frequency (Hz) of the speed estimate itself."}
+    )
+    enabled: bool = field(
+        default=True, metadata={"description": "False passes measurements through unchanged."}
+    )
+
+
+def smoothing_factor(cutoff_hz: float, dt: float) -> float:
+    """Weight of a new sample in a first-order low-pass at ``cutoff_hz``, ``dt`` seconds after the last."""
+    tau = 1.0 / (2.0 * math.pi * cutoff_hz)
+    return 1.0 / (1.0 + tau / dt)
+
+
+class _OneEuroCore:
+    """The adaptive-cutoff law shared by the vector and rotation filters (state: time and filtered speed)."""
+
+    def __init__(self, config: OneEuroConfig) -> None:
+        self.config = config
+        self.last_time: float | None = None
+        self.speed = 0.0
+
+    def alpha(self, time_s: float, step_size: float) -> float | None:
+        """Weight of a new sample ``step_size`` away from the filtered value, or None when the filter restarts
+        from it (first sample, or time not moving forward)."""
+        if self.last_time is None or time_s <= self.last_time:
+            self.last_time = time_s
+            self.speed = 0.0
+            return None
+        dt = time_s - self.last_time
+        self.last_time = time_s
+        self.speed += smoothing_factor(self.config.derivative_cutoff_hz, dt) * (step_size / dt - self.speed)
+        return smoothing_factor(self.config.min_cutoff_hz + self.config.beta * self.speed, dt)
+
+    def reset(self) -> None:
+        self.last_time = None
+        self.speed = 0.0
+
+
+class VectorOneEuroFilter:
+    """One-Euro filter of a vector (e.g. a head position in metres); speed is the norm of the velocity."""
+
+    def __init__(self, config: OneEuroConfig | None = None) -> None:
+        self.core = _OneEuroCore(config or OneEuroConfig())
+        self.value: np.ndarray | None = None
+
+    def __call__(self, value: np.ndarray, time_s: float) -> np.ndarray:
+        """Filtered value of a measurement taken at ``time_s`` (s); a time that does not advance restarts."""
+        value = np.asarray(value, dtype=np.float64)
+        if not self.core.config.enabled:
+            return value.copy()
+        step = value - self.value if self.value is not None else np.zeros_like(value)
+        alpha = self.core.alpha(time_s, float(np.linalg.norm(step)))
+        self.value = value.copy() if alpha is None or self.value is None else self.value + alpha * step
+        return self.value.copy()
+
+    def reset(self) -> None:
+        """Forget the state: the next measurement is passed through."""
+        self.core.reset()
+        self.value = None
+
+
+class RotationOneEuroFilter:
+    """One-Euro filter of a rotation matrix; speed is the angular rate (rad/s) of the raw measurements."""
+
+    def __init__(self, config: OneEuroConfig | None = None) -> None:
+        self.core = _OneEuroCore(config or OneEuroConfig())
+        self.value: Rotation | None = None
+
+    def __call__(self, rotation: np.ndarray, time_s: float) -> np.ndarray:
+        """Filtered 3x3 rotation for a measured 3x3 rotation at ``time_s`` (seconds)."""
+        measured = Rotation.from_matrix(rotation)
+        if not self.core.config.enabled:
+            return measured.as_matrix()
+        step = (self.value.inv() * measured).as_rotvec() if self.value is not None else np.zeros(3)
+        alpha = self.core.alpha(time_s, float(np.linalg.norm(step)))
+        self.value = (
+            measured
+            if alpha is None or self.value is None
+            else self.value * Rotation.from_rotvec(alpha * step)
+        )
+        return self.value.as_matrix()
+
+    def reset(self) -> None:
+        """Forget the state: the next measurement is passed through."""
+        self.core.reset()
+        self.value = None

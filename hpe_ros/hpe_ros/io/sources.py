@@ -1,0 +1,136 @@
+"""Frame sources for ``hpe track``: a video file, a camera index or a folder of images, with timestamps.
+
+Every frame comes out as RGB uint8 (H, W, 3). Grayscale, 16-bit and alpha frames are converted (16-bit by the
+full-range map v -> v / 257); anything else unusable (empty frames, unreadable files) raises
+:class:`~hpe_ros.errors.InputError` naming the file and frame.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from hpe_ros.detect import as_rgb_uint8
+from hpe_ros.errors import InputError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
+DEFAULT_FPS = 30.0
+
+
+@dataclass
+class Frame:
+    """One image of a source."""
+
+    index: int
+    stamp_ns: int
+    """Capture time: from the frame index and rate for files, the wall clock for a live camera."""
+    image: np.ndarray
+    """RGB uint8 (H, W, 3)."""
+
+
+def to_rgb8(image: np.ndarray, bgr: bool = True, where: str = "frame") -> np.ndarray:
+    """``image`` as RGB uint8: 16-bit scaled by 1/257, float read as [0, 1], gray expanded, BGR(A) swapped."""
+    image = np.asarray(image)
+    if image.size == 0 or image.ndim < 2 or min(image.shape[:2]) == 0:
+        raise InputError(f"{where} is empty (shape {image.shape})")
+    if image.dtype == np.uint16:
+        image = (image.astype(np.uint32) * 255 + 32767) // 65535
+        image = image.astype(np.uint8)
+    elif np.issubdtype(image.dtype, np.floating):
+        if not np.isfinite(image).all():
+            raise InputError(f"{where} has NaN or Inf pixels")
+        image = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise InputError(f"{where} has pixel type {image.dtype}; expected 8-bit, 16-bit or float images")
+    try:
+        rgb = as_rgb_uint8(image)
+    except InputError as error:
+        raise InputError(f"{where}: {error}") from None
+    if bgr and image.ndim == 3 and image.shape[2] in (3, 4):
+        rgb = np.ascontiguousarray(rgb[:, :, ::-1])
+    return rgb
+
+
+class FrameSource:
+    """Iterate over :class:`Frame` objects; ``fps`` and ``length`` (None when unknown) describe the source."""
+
+    fps: float
+    length: int | None
+    name: str
+
+    def __iter__(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release the device or file."""
+
+
+class VideoSource(FrameSource):
+    """A video file (stamps = index / fps) or a live camera (stamps = wall clock); cv2.VideoCapture."""
+
+    def __init__(self, spec: str | int, fps: float | None = None) -> None:
+        self.live = isinstance(spec, int)
+        self.name = f"camera {spec}" if self.live else str(spec)
+        if not self.live and not Path(spec).is_file():
+            raise InputError(f"video file {spec} does not exist")
+        self.capture = cv2.VideoCapture(spec)
+        if not self.capture.isOpened():
+            raise InputError(
+                f"cannot open {self.name}: not a readable video (corrupt file or unsupported codec)"
+            )
+        reported = self.capture.get(cv2.CAP_PROP_FPS)
+        self.fps = float(
+            fps or (reported if reported and np.isfinite(reported) and reported > 0 else DEFAULT_FPS)
+        )
+        count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.length = None if self.live or count <= 0 else count
+        ok, self._first = self.capture.read()
+        if not ok or self._first is None:
+            self.capture.release()
+            raise InputError(f"{self.name}: no frame could be decoded (corrupt or empty video)")
+
+    def __iter__(self) -> Iterator[Frame]:
+        index, raw = 0, self._first
+        while raw is not None:
+            stamp = time.time_ns() if self.live else round(index * 1e9 / self.fps)
+            yield Frame(index, stamp, to_rgb8(raw, where=f"{self.name} frame {index}"))
+            ok, raw = self.capture.read()
+            raw = raw if ok else None
+            index += 1
+
+    def close(self) -> None:
+        self.capture.release()
+
+
+class ImageFolderSource(FrameSource):
+    """The images of a folder in name order; stamps = index / fps."""
+
+    def __init__(self, folder: Path, fps: float | None = None) -> None:
+        self.name = str(folder)
+        self.paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.paths:
+            raise InputError(f"folder {folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+        self.fps = float(fps or DEFAULT_FPS)
+        self.length = len(self.paths)
+
+    def __iter__(self) -> Iterator[Frame]:
+        for index, path in enumerate(self.paths):
+            raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            if raw is None:
+                raise InputError(f"cannot read image {path} (corrupt or unsupported format)")
+            yield Frame(index, round(index * 1e9 / self.fps), to_rgb8(raw, where=f"image {path}"))
+
+
+def open_source(spec: str, fps: float | None = None) -> FrameSource:
+    """A source from a command-line spec: a camera index (``0``), an image folder or a video file."""
+    if spec.isdigit():
+        return VideoSource(int(spec), fps)
+    path = Path(spec)
+    if path.is_dir():
+        return ImageFolderSource(path, fps)
+    return VideoSource(spec, fps)

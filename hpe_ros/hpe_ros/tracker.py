@@ -1,0 +1,414 @@
+"""The per-frame head-pose pipeline (ROS-free): detect, track, crop, relative inference, fuse, filter, locate.
+
+    frame (RGB uint8, stamp, K[, depth]) -> face detections -> stable track ids -> square crops
+    -> per track: K anchors from its keyframe buffer -> ONE batched engine call for every pair of every face
+    -> compose with the anchor poses, robust averaging + covariance -> One-Euro filters
+    -> position from the box (or the depth image) -> :class:`FacePose` per face, with the frame's stamp.
+
+A track without anchors bootstraps from absolute-mode estimates (batched too), or, when the engine holds no
+absolute model, from the assumption that the person looks at the camera when first seen. A stamp that goes
+backwards or jumps forward by more than ``max_time_gap_s`` (a looping bag) resets every track.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from hpe_ros.anchors import Anchor, AnchorBuffer, AnchorConfig, FusedRotation, fuse_rotations
+from hpe_ros.crop import box_from_detection, crop_and_resize
+from hpe_ros.detect import Detection, FaceDetector, as_rgb_uint8
+from hpe_ros.detect.multiface import MultiFaceTracker, TrackedFace, TrackingConfig
+from hpe_ros.engine.base import NonFiniteOutputError, PoseEngine
+from hpe_ros.errors import InputError
+from hpe_ros.filters import OneEuroConfig, RotationOneEuroFilter, VectorOneEuroFilter
+from hpe_ros.geometry import aflw2000_from_head_rotation
+from hpe_ros.translation import TranslationConfig, head_position
+
+STAGES = ("detect", "track", "crop", "infer", "fuse", "filter")
+ESTIMATORS = ("relative", "absolute")
+
+
+@dataclass
+class TrackerConfig:
+    """Every tunable of the pipeline, grouped by stage (the ROS node declares them as ``group.field``)."""
+
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    anchors: AnchorConfig = field(default_factory=AnchorConfig)
+    rotation_filter: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff_hz=1.0, beta=0.5))
+    position_filter: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff_hz=1.0, beta=2.0))
+    translation: TranslationConfig = field(default_factory=TranslationConfig)
+    estimator: str = field(
+        default="relative",
+        metadata={
+            "description": "relative: anchor keyframes + the relative network; absolute: the single-frame "
+            "network on every frame (the baseline the anchors are measured against)."
+        },
+    )
+    crop_margin: float = field(
+        default=0.2,
+        metadata={"description": "Crop square = (1 + 2 x margin) x the longer side of the face box."},
+    )
+    max_time_gap_s: float = field(
+        default=1.0,
+        metadata={
+            "description": "A stamp jump forward larger than this (s), or any jump back, resets all tracks."
+        },
+    )
+    propagated_confidence: float = field(
+        default=0.7,
+        metadata={"description": "Confidence factor while a face box is propagated (detector miss)."},
+    )
+    box_depth_sigma: float = field(
+        default=0.15, metadata={"description": "Relative std of the depth estimated from the face-box size."}
+    )
+    sensor_depth_sigma: float = field(
+        default=0.03, metadata={"description": "Relative std of the depth read from a depth image."}
+    )
+    lateral_sigma: float = field(
+        default=0.02,
+        metadata={"description": "Std of the x/y position relative to the distance to the camera."},
+    )
+
+    def __post_init__(self) -> None:
+        if self.estimator not in ESTIMATORS:
+            raise InputError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}")
+
+
+def parameter_descriptions(config: Any, prefix: str = "") -> dict[str, tuple[Any, str]]:
+    """``{"group.name": (value, description)}`` of a nested config dataclass, e.g. for ROS parameters."""
+    flat: dict[str, tuple[Any, str]] = {}
+    for item in dataclasses.fields(config):
+        value = getattr(config, item.name)
+        if dataclasses.is_dataclass(value):
+            flat.update(parameter_descriptions(value, f"{prefix}{item.name}."))
+        else:
+            flat[f"{prefix}{item.name}"] = (value, item.metadata.get("description", ""))
+    return flat
+
+
+def config_from_parameters(values: dict[str, Any], base: TrackerConfig | None = None) -> TrackerConfig:
+    """A :class:`TrackerConfig` from flattened ``{"group.name": value}`` (unknown names are an InputError)."""
+    config = base or TrackerConfig()
+    groups: dict[str, dict[str, Any]] = {}
+    top: dict[str, Any] = {}
+    known = parameter_descriptions(config)
+    for name, value in values.items():
+        if name not in known:
+            raise InputError(f"unknown tracker parameter {name!r}")
+        group, _, leaf = name.rpartition(".")
+        (groups.setdefault(group, {}) if group else top)[leaf] = value
+    nested = {g: dataclasses.replace(getattr(config, g), **changes) for g, changes in groups.items()}
+    return dataclasses.replace(config, **top, **nested)
+
+
+@dataclass
+class FacePose:
+    """The estimate for one tracked face in one frame (all poses in the image's optical frame)."""
+
+    track_id: int
+    stamp_ns: int
+    """The frame's stamp."""
+    box: np.ndarray
+    """x0, y0, x1, y1 pixels."""
+    detection_score: float
+    """0 when the box was propagated through a detector miss."""
+    rotation: np.ndarray
+    """R_cam←head (filtered); identity = looking straight into the camera."""
+    position: np.ndarray
+    """t_cam←head in metres (filtered)."""
+    covariance: np.ndarray
+    """6x6 over (x, y, z, rotation about x, y, z), m² and rad²."""
+    yaw_deg: float
+    pitch_deg: float
+    roll_deg: float
+    """AFLW2000 convention (:func:`hpe_ros.geometry.aflw2000_from_head_rotation`)."""
+    confidence: float
+    spread_deg: float
+    """RMS angle between the per-anchor estimates that were fused."""
+    anchor_id: int
+    """The anchor closest to the fused estimate (ids start at 1); 0 while bootstrapping."""
+    anchor_stamp_ns: int
+    num_anchors: int
+    """Anchors fused; 0 while bootstrapping from absolute estimates."""
+    position_from_depth: bool
+
+
+@dataclass
+class FrameResult:
+    """Everything the tracker produced for one frame."""
+
+    stamp_ns: int
+    faces: list[FacePose]
+    primary_index: int
+    """Index in ``faces`` of the largest face, -1 when there is none."""
+    num_detections: int
+    timings_ms: dict[str, float]
+    reset: bool
+    """True when this frame's stamp reset every track (time jump)."""
+    dropped: int
+    """Faces without an estimate this frame (the engine returned non-finite values)."""
+
+
+@dataclass
+class _FaceState:
+    anchors: AnchorBuffer
+    rotation_filter: RotationOneEuroFilter
+    position_filter: VectorOneEuroFilter
+    last_rotation: np.ndarray | None = None
+
+
+@dataclass
+class _Estimate:
+    fused: FusedRotation
+    anchor: Anchor | None
+    num_anchors: int
+
+
+@dataclass
+class _Query:
+    face: TrackedFace
+    state: _FaceState
+    crop: np.ndarray
+    anchors: list[Anchor]
+
+
+class HeadPoseTracker:
+    """Tracks the head pose of every face in a stream of frames; call :meth:`process` once per frame."""
+
+    def __init__(
+        self, engine: PoseEngine, detector: FaceDetector, config: TrackerConfig | None = None
+    ) -> None:
+        self.engine = engine
+        self.detector = detector
+        self.config = config or TrackerConfig()
+        self.faces = MultiFaceTracker(self.config.tracking)
+        self.states: dict[int, _FaceState] = {}
+        self.last_stamp_ns: int | None = None
+        self.resets = 0
+        self._calibrate: set[int] | None = None
+
+    def reset(self) -> None:
+        """Forget every track and its anchors (new ids follow)."""
+        self.faces.reset()
+        self.states.clear()
+        self.last_stamp_ns = None
+
+    def anchor_counts(self) -> dict[int, int]:
+        """Keyframes held per track id (for diagnostics)."""
+        return {track_id: len(state.anchors.anchors) for track_id, state in self.states.items()}
+
+    def request_calibration(self, track_ids: set[int] | None = None) -> None:
+        """On the next frame, these tracks (None: all) look straight at the camera (new root)."""
+        self._calibrate = set() if track_ids is None else set(track_ids)
+
+    def process(
+        self,
+        image_rgb: np.ndarray,
+        stamp_ns: int,
+        K: np.ndarray,
+        depth: np.ndarray | None = None,
+        detections: list[Detection] | None = None,
+    ) -> FrameResult:
+        """Poses of the faces in one frame; ``detections`` replace the detector's when given."""
+        image = as_rgb_uint8(image_rgb)
+        K = self._checked_intrinsics(K)
+        if depth is not None and np.shape(depth)[:2] != image.shape[:2]:
+            raise InputError(
+                f"depth image {np.shape(depth)} is not registered to the colour image {image.shape}"
+            )
+        reset = self._handle_time_jump(int(stamp_ns))
+        timings = dict.fromkeys(STAGES, 0.0)
+        time_s = stamp_ns * 1e-9
+
+        with _timed(timings, "detect"):
+            found = self.detector.detect(image) if detections is None else list(detections)
+        with _timed(timings, "track"):
+            boxes = np.array([[d.x0, d.y0, d.x1, d.y1] for d in found]).reshape(-1, 4)
+            tracked = self.faces.update(boxes, np.array([d.score for d in found]), time_s)
+            known = self.faces.known_ids()
+            self.states = {i: s for i, s in self.states.items() if i in known}
+        with _timed(timings, "crop"):
+            queries = [self._query(face, image) for face in tracked.faces]
+        with _timed(timings, "infer"):
+            self._apply_calibrations(queries, stamp_ns)
+            relative, absolute = self._infer(queries)
+        with _timed(timings, "fuse"):
+            estimates = self._estimates(queries, relative, absolute, stamp_ns)
+        with _timed(timings, "filter"):
+            poses = [self._output(q, est, stamp_ns, time_s, K, depth) for q, est in estimates]
+
+        areas = [float(np.prod(p.box[2:] - p.box[:2])) for p in poses]
+        return FrameResult(
+            stamp_ns=int(stamp_ns),
+            faces=poses,
+            primary_index=int(np.argmax(areas)) if areas else -1,
+            num_detections=len(found),
+            timings_ms=timings,
+            reset=reset,
+            dropped=len(queries) - len(poses),
+        )
+
+    def _checked_intrinsics(self, K: np.ndarray) -> np.ndarray:
+        K = np.asarray(K, dtype=np.float64)
+        if K.shape != (3, 3) or not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0:
+            raise InputError(
+                f"camera intrinsics must be a finite 3x3 matrix with positive focal lengths, got {K}"
+            )
+        return K
+
+    def _handle_time_jump(self, stamp_ns: int) -> bool:
+        last, self.last_stamp_ns = self.last_stamp_ns, stamp_ns
+        if last is None:
+            return False
+        if stamp_ns < last or (stamp_ns - last) * 1e-9 > self.config.max_time_gap_s:
+            self.faces.reset()
+            self.states.clear()
+            self.resets += 1
+            return True
+        return False
+
+    def _query(self, face: TrackedFace, image: np.ndarray) -> _Query:
+        state = self.states.get(face.track_id)
+        if state is None:
+            state = _FaceState(
+                AnchorBuffer(self.config.anchors),
+                RotationOneEuroFilter(self.config.rotation_filter),
+                VectorOneEuroFilter(self.config.position_filter),
+            )
+            self.states[face.track_id] = state
+        square = box_from_detection(*face.box, margin=self.config.crop_margin)
+        crop = crop_and_resize(image, square, self.engine.input_size)
+        crop = np.ascontiguousarray(crop.transpose(2, 0, 1), dtype=np.float32) / 255.0
+        relative = self.config.estimator == "relative" and state.anchors.bootstrapped
+        anchors = state.anchors.select(state.last_rotation) if relative else []
+        return _Query(face, state, crop, anchors)
+
+    def _apply_calibrations(self, queries: list[_Query], stamp_ns: int) -> None:
+        """Apply a pending calibration request (or bootstrap without an absolute model): new frontal roots."""
+        wanted = self._calibrate
+        self._calibrate = None
+        if self.config.estimator == "absolute":
+            return
+        no_absolute = "absolute" not in getattr(self.engine, "modes", ("absolute",))
+        for q in queries:
+            requested = wanted is not None and (not wanted or q.face.track_id in wanted)
+            if requested or (no_absolute and not q.state.anchors.bootstrapped):
+                root = q.state.anchors.calibrate(q.crop, stamp_ns)
+                q.anchors = [root]
+                q.state.last_rotation = None
+                q.state.rotation_filter.reset()
+
+    def _infer(self, queries: list[_Query]) -> tuple[list[np.ndarray | None], list[np.ndarray | None]]:
+        """One relative call over every (anchor, query) pair of every face, one absolute call for bootstraps.
+
+        A batch with a non-finite output leaves its faces without an estimate this frame (counted as dropped).
+        """
+        relative: list[np.ndarray | None] = [None] * len(queries)
+        absolute: list[np.ndarray | None] = [None] * len(queries)
+        paired = [i for i, q in enumerate(queries) if q.anchors]
+        if paired:
+            anchor_batch = np.stack([a.crop for i in paired for a in queries[i].anchors])
+            query_batch = np.stack([queries[i].crop for i in paired for _ in queries[i].anchors])
+            try:
+                rotations, _ = self.engine.infer(anchor_batch, query_batch)
+                splits = np.cumsum([len(queries[i].anchors) for i in paired])[:-1]
+                for i, chunk in zip(paired, np.split(rotations, splits), strict=True):
+                    relative[i] = chunk
+            except NonFiniteOutputError:
+                pass
+        lonely = [i for i, q in enumerate(queries) if not q.anchors]
+        if lonely:
+            try:
+                rotations, _ = self.engine.infer_absolute(np.stack([queries[i].crop for i in lonely]))
+                for i, rotation in zip(lonely, rotations, strict=True):
+                    absolute[i] = rotation
+            except NonFiniteOutputError:
+                pass
+        return relative, absolute
+
+    def _estimates(
+        self,
+        queries: list[_Query],
+        relative: list[np.ndarray | None],
+        absolute: list[np.ndarray | None],
+        stamp_ns: int,
+    ) -> list[tuple[_Query, _Estimate]]:
+        """The fused estimate of every face that got an engine output; keyframes are inserted here."""
+        out = []
+        for q, rel, absolute_rotation in zip(queries, relative, absolute, strict=True):
+            buffer = q.state.anchors
+            if rel is not None:
+                fused_anchors = buffer.fuse(q.anchors, rel)
+                estimate = _Estimate(fused_anchors.fused, fused_anchors.anchor, fused_anchors.num_anchors)
+                confidence = self._confidence(q.face, estimate.fused.confidence)
+                buffer.consider(q.crop, stamp_ns, estimate.fused.rotation, confidence)
+            elif absolute_rotation is not None:
+                estimate = _Estimate(fuse_rotations(absolute_rotation[None], None, buffer.config), None, 0)
+                if self.config.estimator == "relative":
+                    buffer.offer_bootstrap(
+                        q.crop, stamp_ns, estimate.fused.rotation, estimate.fused.confidence
+                    )
+            else:
+                continue
+            q.state.last_rotation = estimate.fused.rotation
+            out.append((q, estimate))
+        return out
+
+    def _confidence(self, face: TrackedFace, rotation_confidence: float) -> float:
+        factor = self.config.propagated_confidence if face.propagated else max(face.score, 0.0)
+        return float(np.clip(rotation_confidence * factor, 0.0, 1.0))
+
+    def _output(
+        self,
+        q: _Query,
+        estimate: _Estimate,
+        stamp_ns: int,
+        time_s: float,
+        K: np.ndarray,
+        depth: np.ndarray | None,
+    ) -> FacePose:
+        fused, anchor = estimate.fused, estimate.anchor
+        cfg = self.config
+        rotation = q.state.rotation_filter(fused.rotation, time_s)
+        raw_position, from_depth = head_position(q.face.box, K, depth, cfg.translation)
+        position = q.state.position_filter(raw_position, time_s)
+        distance = float(np.linalg.norm(position))
+        depth_sigma = (cfg.sensor_depth_sigma if from_depth else cfg.box_depth_sigma) * distance
+        covariance = np.zeros((6, 6))
+        covariance[:3, :3] = np.diag([(cfg.lateral_sigma * distance) ** 2] * 2 + [depth_sigma**2])
+        covariance[3:, 3:] = fused.covariance
+        pitch, yaw, roll = np.degrees(aflw2000_from_head_rotation(rotation))
+        return FacePose(
+            track_id=q.face.track_id,
+            stamp_ns=int(stamp_ns),
+            box=q.face.box.copy(),
+            detection_score=float(q.face.score),
+            rotation=rotation,
+            position=position,
+            covariance=covariance,
+            yaw_deg=float(yaw),
+            pitch_deg=float(pitch),
+            roll_deg=float(roll),
+            confidence=self._confidence(q.face, fused.confidence),
+            spread_deg=fused.spread_deg,
+            anchor_id=0 if anchor is None else anchor.anchor_id,
+            anchor_stamp_ns=stamp_ns if anchor is None else anchor.stamp_ns,
+            num_anchors=estimate.num_anchors,
+            position_from_depth=from_depth,
+        )
+
+
+@contextmanager
+def _timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] += (time.perf_counter() - start) * 1e3
