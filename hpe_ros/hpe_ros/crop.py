@@ -18,6 +18,9 @@ from hpe_ros.errors import InputError
 
 # 6DRepNet's AFLW2000 test transform: Resize(256) then CenterCrop(224).
 SIXDREPNET_CENTER_CROP = 224 / 256
+FACE_BOX_MARGIN = 0.34
+"""Margin per side (x the longer side of a tight face box) that frames a real face as our synthetic training
+crops do; measured with BlazeFace on renders (derivation in :mod:`hpe_ros.evaluate.network`)."""
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from hpe_ros.anchors import Anchor, AnchorBuffer, AnchorConfig, FusedRotation, fuse_rotations
-from hpe_ros.crop import box_from_detection, crop_and_resize
+from hpe_ros.crop import FACE_BOX_MARGIN, box_from_detection, crop_and_resize
 from hpe_ros.detect import Detection, FaceDetector, as_rgb_uint8
 from hpe_ros.detect.multiface import MultiFaceTracker, TrackedFace, TrackingConfig
 from hpe_ros.engine.base import NonFiniteOutputError, PoseEngine
@@ -52,7 +52,7 @@ class TrackerConfig:
         },
     )
     crop_margin: float = field(
-        default=0.2,
+        default=FACE_BOX_MARGIN,
         metadata={"description": "Crop square = (1 + 2 x margin) x the longer side of the face box."},
     )
     max_time_gap_s: float = field(

@@ -1,4 +1,4 @@
-"""``hpe eval aflw2000`` / ``hpe eval aflw2000-rel``: score a model on real AFLW2000-3D images."""
+"""``hpe eval aflw2000|aflw2000-rel|synth|video``: score a model on real images, synthetic pairs or a clip."""
 
 from __future__ import annotations
 
@@ -38,6 +38,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sub.add_argument("--limit", type=int, help="only the first N images (sorted by name), for quick runs")
         sub.add_argument("--no-progress", action="store_true", help="no progress bar")
         sub.set_defaults(func=run)
+    register_synth(tasks)
+    register_video(tasks)
+
+
+def register_synth(tasks: argparse._SubParsersAction) -> None:
+    """``hpe eval synth --protocol easy|hard``."""
+    description = "relative pose on the fixed synthetic protocols (held-out identities)"
+    sub = tasks.add_parser("synth", help=description, description=description)
+    sub.add_argument("--protocol", choices=("easy", "hard"), required=True)
+    sub.add_argument("--model", required=True, help="fsanet[:DIR], mean-pose[:P,Y,R] or a model file")
+    sub.add_argument("--json", required=True, help="summary JSON path; the CSV and PNG are written beside it")
+    sub.add_argument("--limit", type=int, help="only the first N pairs, for quick runs")
+    sub.add_argument("--cache", help="synthetic asset cache folder (default $HPE_CACHE or ~/.cache/hpe_ros)")
+    sub.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sub.set_defaults(func=run_synth)
+
+
+def register_video(tasks: argparse._SubParsersAction) -> None:
+    """``hpe eval video CLIP``."""
+    description = (
+        "the tracker on a clip, relative vs absolute: accuracy with ground truth, jitter, cycle consistency"
+    )
+    sub = tasks.add_parser("video", help=description, description=description)
+    sub.add_argument("clip", help="video file, or 'demo' for the bundled synthetic clip")
+    sub.add_argument("--model", required=True, help="a .safetensors checkpoint or an exported .onnx")
+    sub.add_argument("--json", required=True, help="summary JSON path; a per-frame CSV is written beside it")
+    sub.add_argument("--gt", help="ground-truth CSV (default: <clip stem>_gt.csv beside the clip, if any)")
+    sub.add_argument(
+        "--calibration", help="camera_info YAML (default: <clip stem>_camera.yaml beside the clip, if any)"
+    )
+    sub.add_argument("--detector", default="blazeface", help="blazeface, blazeface-short or an ONNX file")
+    sub.add_argument("--backend", default="auto", help="auto, torch, onnxruntime or tensorrt")
+    sub.add_argument("--max-frames", type=int, help="only the first N frames")
+    sub.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sub.set_defaults(func=run_video)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,5 +99,53 @@ def run(args: argparse.Namespace) -> int:
             f"MAE {mae['mean']:.2f} (yaw {mae['yaw']:.2f}, pitch {mae['pitch']:.2f}, roll {mae['roll']:.2f}),"
             f" geodesic {summary['geodesic_deg']:.2f} deg, {summary['ms_per_image']:.1f} ms/image"
         )
+    print(f"wrote {', '.join(summary['outputs'].values())}")
+    return 0
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    """Run ``hpe eval synth`` and print its headline numbers."""
+    from hpe_ros.evaluate.synth_eval import run_synth_eval
+
+    summary = run_synth_eval(
+        args.protocol, args.model, args.json, args.limit, args.cache, progress=not args.no_progress
+    )
+    mae, gap = summary["mae"], summary["gap"]
+    print(f"synth {args.protocol} {summary['estimator']}: n={summary['n']} failures={summary['failures']}")
+    if mae is not None:
+        print(
+            f"MAE {mae['mean']:.2f} (yaw {mae['yaw']:.2f}, pitch {mae['pitch']:.2f}, roll {mae['roll']:.2f}),"
+            f" geodesic {summary['geodesic_deg']:.2f} deg, gap mean {gap['mean']:.1f} deg"
+        )
+    print(f"wrote {', '.join(summary['outputs'].values())}")
+    return 0
+
+
+def run_video(args: argparse.Namespace) -> int:
+    """Run ``hpe eval video`` and print accuracy, jitter and cycle consistency."""
+    from hpe_ros.evaluate.video import run_video_eval
+
+    summary = run_video_eval(
+        args.clip,
+        args.model,
+        args.json,
+        gt=args.gt,
+        calibration=args.calibration,
+        detector=args.detector,
+        backend=args.backend,
+        max_frames=args.max_frames,
+        progress=not args.no_progress,
+    )
+    for mode, entry in summary["modes"].items():
+        line = f"{mode}: {entry['frames_with_face']}/{summary['frames']} frames with a face"
+        jitter = entry["jitter"]["median_deg_per_s"]
+        line += ", jitter n/a" if jitter is None else f", jitter {jitter:.2f} deg/s"
+        if entry.get("accuracy") and entry["accuracy"]["mae"] is not None:
+            accuracy = entry["accuracy"]
+            line += f", MAE {accuracy['mae']['mean']:.2f}, geodesic {accuracy['geodesic_deg']:.2f} deg"
+        print(line)
+    cycle = summary["cycle_consistency"]
+    if cycle["median_deg"] is not None:
+        print(f"cycle consistency: median {cycle['median_deg']:.2f} deg over {cycle['triplets']} triplets")
     print(f"wrote {', '.join(summary['outputs'].values())}")
     return 0

@@ -6,7 +6,7 @@ import argparse
 
 
 def register(subparsers) -> None:
-    """Add ``hpe synth assets|render|preview``."""
+    """Add ``hpe synth assets|render|preview|clip``."""
     parser = subparsers.add_parser("synth", help="synthetic training pairs (MakeHuman + moderngl)")
     commands = parser.add_subparsers(dest="synth_command", required=True, metavar="STEP")
 
@@ -47,6 +47,15 @@ def register(subparsers) -> None:
                 "--protocol", choices=("easy", "hard"), help="preview an evaluation protocol instead"
             )
             sub.add_argument("--columns", type=int, default=3)
+    clip = commands.add_parser(
+        "clip", help="render the demo clip: a held-out head turning, full frames, with per-frame ground truth"
+    )
+    clip.add_argument("--out", required=True, help="output folder (demo_clip.mp4, _gt.csv, _camera.yaml)")
+    clip.add_argument("--cache", help="asset cache folder")
+    clip.add_argument("--seconds", type=float, default=8.0, help="clip length")
+    clip.add_argument("--fps", type=float, default=15.0)
+    clip.add_argument("--seed", type=int, default=7, help="outfit and background seed")
+    clip.add_argument("--supersample", type=int, default=2, help="render at N× and downscale")
     parser.set_defaults(func=run)
 
 
@@ -79,6 +88,16 @@ def run(args: argparse.Namespace) -> int:
         path = prepare_assets(args.cache, args.tarball, args.include_unchecked)
         size_mb = path.stat().st_size / 1e6
         print(f"asset cache: {path} ({size_mb:.1f} MB); licences: {path.parent / LICENCE_FILE}")
+        return 0
+    if args.synth_command == "clip":
+        from hpe_ros.errors import InputError
+        from hpe_ros.synth.clip import ClipSpec, write_clip
+
+        if args.seconds <= 2.0 or args.fps <= 0:
+            raise InputError("--seconds must exceed 2 (1.5 s still segment, then the turn) and --fps be > 0")
+        spec = ClipSpec(seconds=args.seconds, fps=args.fps, seed=args.seed, supersample=args.supersample)
+        paths = write_clip(args.out, spec, args.cache)
+        print(f"{spec.frames} frames: {', '.join(str(p) for p in paths.values())}")
         return 0
     if args.synth_command == "render":
         from hpe_ros.synth.dataset import write_shards

@@ -13,7 +13,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 
 from hpe_ros.detect import Detection
-from hpe_ros.errors import HpeError, InputError
+from hpe_ros.errors import InputError
 from hpe_ros.evaluate.paths import shared_dir
 from hpe_ros.geometry import head_rotation_from_aflw2000
 
@@ -77,6 +77,13 @@ class MeanPoseEstimator:
         return self._rotation.copy()
 
 
+def as_relative(estimator: object) -> RelativePoseEstimator:
+    """The estimator itself when it has a relative mode, else two absolute estimates combined."""
+    if isinstance(estimator, RelativePoseEstimator):
+        return estimator
+    return RelativeFromAbsolute(estimator)  # type: ignore[arg-type]
+
+
 def load_estimator(spec: str) -> AbsolutePoseEstimator | RelativePoseEstimator:
     """The estimator a ``--model`` spec names.
 
@@ -98,15 +105,19 @@ def load_estimator(spec: str) -> AbsolutePoseEstimator | RelativePoseEstimator:
     )
 
 
-def load_network_estimator(path: Path) -> AbsolutePoseEstimator | RelativePoseEstimator:
+def load_network_estimator(
+    path: Path, backend: str = "auto"
+) -> AbsolutePoseEstimator | RelativePoseEstimator:
     """THE place where our own networks join the harness: a ``*.safetensors`` checkpoint or ``*.onnx`` export.
 
-    To be wired to ``hpe_ros.engine`` once it can load a model file: wrap the engine in an estimator that
-    crops with :mod:`hpe_ros.crop` and implements both protocols. Until then this raises a clear error.
+    Returns a :class:`~hpe_ros.evaluate.network.NetworkEstimator` (both protocols; its crop framing is
+    :data:`~hpe_ros.crop.FACE_BOX_MARGIN`) on ``backend`` (:func:`hpe_ros.engine.open_engine`).
     """
     if not path.is_file():
         raise InputError(f"model file {path} does not exist")
-    raise HpeError(f"evaluating our own networks ({path.name}) is not wired to hpe_ros.engine yet")
+    from hpe_ros.evaluate.network import open_network_estimator
+
+    return open_network_estimator(path, backend)
 
 
 def _parse_angles(text: str) -> tuple[float, float, float]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from hpe_ros.errors import InputError
 from hpe_ros.evaluate.aflw2000 import load_aflw2000
-from hpe_ros.evaluate.estimators import AbsolutePoseEstimator, RelativeFromAbsolute, load_estimator
+from hpe_ros.evaluate.estimators import AbsolutePoseEstimator, as_relative, load_estimator
 from hpe_ros.evaluate.harness import CROP_PROTOCOLS, evaluate_absolute, summarize
 from hpe_ros.evaluate.relative import DEFAULT_TRANSFORMS, evaluate_relative
 from hpe_ros.evaluate.report import ensure_output_dir, write_report
@@ -51,10 +51,9 @@ def run_aflw2000_eval(
             raise InputError(f"model {model!r} has no absolute (single-image) mode")
         results = evaluate_absolute(estimator, samples, crop, face_detector, progress)
     else:
-        relative = (
-            estimator if not isinstance(estimator, AbsolutePoseEstimator) else RelativeFromAbsolute(estimator)
+        results = evaluate_relative(
+            as_relative(estimator), samples, crop, face_detector, DEFAULT_TRANSFORMS, progress
         )
-        results = evaluate_relative(relative, samples, crop, face_detector, DEFAULT_TRANSFORMS, progress)
     summary = {
         "task": task,
         "model": model,

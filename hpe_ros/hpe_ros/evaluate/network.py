@@ -1,0 +1,89 @@
+"""Our networks in the evaluation harness: a :class:`~hpe_ros.engine.PoseEngine` behind both estimator APIs.
+
+Crop framing (the sim-to-real lever this module owns). A synthetic crop (:func:`hpe_ros.synth.sampler.
+sample_camera`) spans ``CROP_HEAD_SIZE`` = 0.27 m of head at the head centre's distance, times a jitter
+U(0.9, 1.15), centred on the head centre. A real face arrives as a tight box (BlazeFace, or the annotated
+landmarks), so the crop must be the box enlarged by the ratio crop side / box side seen in training. Measured
+by running BlazeFace (full range) on 58 rendered held-out crops (biwi poses, neutral anchors ≤ 10°, no
+degradations, each pasted into a 3× grey canvas so the detector sees the whole face; 2 of 60 missed): median
+ratio 1.67 (mean 1.68, std 0.17; 1.58 for heads nearer than 0.8 m, 1.71 beyond 1.5 m: perspective enlarges
+near faces), hence margin = (1.67 − 1) / 2 = :data:`FACE_BOX_MARGIN` per side for
+:func:`hpe_ros.crop.box_from_detection`. The box centre sat 0.06 box sides below the crop centre (median),
+within the crop-centre jitter of the renders (σ = 0.04 crop side), so the square stays centred on the box.
+AFLW2000's annotated-landmark box is a little smaller than BlazeFace's (BlazeFace side / landmark side: median
+1.08, p10–p90 0.93–1.16 on 80 dev images), so the ``landmarks`` protocol frames faces ~8 % tighter.
+
+Off-centre faces. The network predicts R_cam←head in the crop camera's frame. A crop of a pinhole image is a
+pinhole camera with the same orientation and a shifted principal point (:func:`hpe_ros.crop.crop_intrinsics`),
+so that frame IS the full camera's frame and no correction is applied. The renders are made the same way: each
+crop is an off-axis window of a full pinhole camera (``sample_camera`` shifts cx, cy and keeps R), so the
+training labels are in the full camera's frame too and the network learns the perspective of off-axis faces.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hpe_ros.crop import FACE_BOX_MARGIN, CropBox, box_from_detection, crop_and_resize
+from hpe_ros.detect import Detection, as_rgb_uint8
+from hpe_ros.engine.base import PoseEngine
+
+
+def network_crop_box(face: Detection, margin: float = FACE_BOX_MARGIN) -> CropBox:
+    """The square a face box is cropped to for our networks (see the module docstring)."""
+    return box_from_detection(face.x0, face.y0, face.x1, face.y1, margin)
+
+
+def implied_face(crop_size: int, margin: float = FACE_BOX_MARGIN) -> Detection:
+    """The face box that :func:`network_crop_box` maps onto a whole ``crop_size`` square crop.
+
+    Lets already-cropped images (synthetic protocol pairs) go through any estimator: our networks then see
+    the whole crop, and baselines with their own protocols get the face box the crop was framed around.
+    """
+    side = crop_size / (1 + 2 * margin)
+    low = (crop_size - side) / 2 - 0.5
+    return Detection(low, low, low + side, low + side, 1.0)
+
+
+def to_network_input(crop_rgb: np.ndarray) -> np.ndarray:
+    """An RGB uint8 square crop (S, S, 3) as the engine's float32 [3, S, S] input in [0, 1]."""
+    return np.ascontiguousarray(crop_rgb.transpose(2, 0, 1), dtype=np.float32) / 255.0
+
+
+class NetworkEstimator:
+    """One of our networks as an absolute and a relative estimator (crops with :func:`network_crop_box`)."""
+
+    def __init__(self, engine: PoseEngine, name: str, margin: float = FACE_BOX_MARGIN) -> None:
+        self.engine = engine
+        self.name = name
+        self.margin = margin
+
+    def crop(self, image_rgb: np.ndarray, face: Detection) -> np.ndarray:
+        """The face's network input [3, S, S] float32 (S = the engine's input size)."""
+        box = network_crop_box(face, self.margin)
+        return to_network_input(crop_and_resize(as_rgb_uint8(image_rgb), box, self.engine.input_size))
+
+    def estimate(self, image_rgb: np.ndarray, face: Detection) -> np.ndarray:
+        """R_cam←head (3, 3) from the absolute (single-frame) mode."""
+        rotations, _ = self.engine.infer_absolute(self.crop(image_rgb, face)[None])
+        return rotations[0].astype(np.float64)
+
+    def estimate_relative(
+        self, anchor_rgb: np.ndarray, anchor_face: Detection, query_rgb: np.ndarray, query_face: Detection
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(R_rel, t_rel) = T_q←a from the relative mode."""
+        rotations, translations = self.engine.infer(
+            self.crop(anchor_rgb, anchor_face)[None], self.crop(query_rgb, query_face)[None]
+        )
+        return rotations[0].astype(np.float64), translations[0].astype(np.float64)
+
+
+def open_network_estimator(path: str | Path, backend: str = "auto") -> NetworkEstimator:
+    """A :class:`NetworkEstimator` for a ``.safetensors`` checkpoint or an exported ``.onnx`` file."""
+    from hpe_ros.engine import open_engine
+
+    path = Path(path)
+    engine = open_engine(path, backend=backend)
+    return NetworkEstimator(engine, f"{path.name} ({engine.backend_name})")
