@@ -1,0 +1,217 @@
+"""Training recipes: nested dataclasses read from YAML, with ``section.key=value`` command-line overrides."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from hpe_ros.errors import InputError
+
+
+@dataclass
+class ModelSection:
+    """Which network to train and which of its parameters move."""
+
+    name: str = "tiny"  # a key of hpe_ros.model.CONFIGS
+    overrides: dict[str, Any] = field(default_factory=dict)  # ModelConfig fields, e.g. {rotation: 6d}
+    init: str | None = None  # start from an hpe_ros checkpoint (.safetensors) or VGGT-1B weights
+    init_format: Literal["hpe", "vggt"] = "hpe"
+    freeze: Literal["full", "head", "lora"] = "full"  # hpe_ros.model.lora policies
+    lora_rank: int = 8
+    lora_alpha: float = 16.0
+
+
+@dataclass
+class DataSection:
+    """Training pairs: rendered on the fly (``render``) or read from ``hpe synth render`` shards."""
+
+    source: Literal["render", "shards"] = "render"
+    shards: str | None = None  # folder of shard-*.tar (source: shards)
+    poses: Literal["biwi", "full"] = "biwi"
+    anchor: Literal["neutral", "small-gap", "any"] = "any"
+    identities: int = 250
+    degrade: bool = True
+    cache: str | None = None  # MakeHuman asset cache (default $HPE_CACHE or ~/.cache/hpe_ros)
+    supersample: int = 1
+    batch_size: int = 8
+    workers: int = 1  # DataLoader worker processes (0: load in the training process)
+
+
+@dataclass
+class OptimSection:
+    """AdamW with linear warm-up and cosine decay; gradient clipping; mixed precision on CUDA."""
+
+    steps: int = 1000
+    lr: float = 3e-4
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.95)
+    warmup_steps: int = 50  # linear warm-up (capped at a tenth of a stage's steps)
+    min_lr_ratio: float = 0.02  # final learning rate as a fraction of lr
+    grad_clip: float = 1.0
+    precision: Literal["bf16", "fp16", "fp32"] = "bf16"  # CUDA autocast dtype; the CPU always runs fp32
+
+
+@dataclass
+class LossSection:
+    """Weights of the pose-loss terms (see :mod:`hpe_ros.train.losses`)."""
+
+    translation: float = 1.0  # L1 on the translation part of the encoding
+    rotation: float = 1.0  # L1 on the rotation part (quaternion sign-invariant, or 6-D)
+    geodesic: float = 0.5  # angle between predicted and true rotation matrices, radians
+    fov: float = 0.1  # L1 on log tan(FoV/2) (relative mode: the query/anchor ratio)
+    iteration_gamma: float = 0.6  # refinement iteration i of n weighs gamma^(n-1-i), normalised
+    absolute_weight: float = 1.0  # mixed mode: total = relative loss + absolute_weight * absolute loss
+
+
+@dataclass
+class AugmentSection:
+    """Photometric randomisation and CLERF's pose-exact in-plane rotation and horizontal flip."""
+
+    photometric: bool = True
+    brightness: float = 0.3  # multiplicative factor in [1 - b, 1 + b]
+    contrast: float = 0.3
+    saturation: float = 0.4
+    colour_cast: float = 0.1  # per-channel gain in [1 - c, 1 + c] (white balance)
+    grey_prob: float = 0.1
+    blur_prob: float = 0.2
+    blur_sigma: float = 1.5  # upper bound of the Gaussian blur sigma, pixels
+    noise_prob: float = 0.3
+    noise_std: float = 0.04  # upper bound of the additive Gaussian noise (images in [0, 1])
+    virtual_camera: bool = True  # labels and pixels in the camera looking at the crop centre (see augment)
+    roll_deg: float = 0.0  # in-plane rotation uniform in ±roll_deg (0: off)
+    flip_prob: float = 0.0  # horizontal flip probability per image
+
+
+@dataclass
+class ContrastiveSection:
+    """CLERF-style pre-training of the aggregator with Circle loss on camera-token embeddings."""
+
+    enabled: bool = False
+    steps: int = 200
+    lr: float = 3e-4
+    batch_size: int = 8  # triplets (anchor, positive, negative) per step
+    margin: float = 0.25
+    scale: float = 32.0  # Circle loss gamma
+    positive_max_deg: float = 1.0  # two images this close in pose are positives
+    negative_min_deg: float = 20.0  # two images at least this far apart in pose are negatives
+
+
+@dataclass
+class EvalSection:
+    """Held-out evaluation on the fixed synthetic protocols (identities never seen in training)."""
+
+    every: int = 200  # steps (0: only at the end)
+    protocols: tuple[str, ...] = ("easy", "hard")
+    pairs: int = 64  # first pairs of each protocol
+    batch_size: int = 16
+
+
+@dataclass
+class TrainConfig:
+    """A whole training recipe."""
+
+    mode: Literal["relative", "absolute", "mixed"] = "relative"  # mixed: both tasks in every batch
+    seed: int = 0
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    loss: LossSection = field(default_factory=LossSection)
+    augment: AugmentSection = field(default_factory=AugmentSection)
+    contrastive: ContrastiveSection = field(default_factory=ContrastiveSection)
+    eval: EvalSection = field(default_factory=EvalSection)
+    log_every: int = 10
+    checkpoint_every: int = 200
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _convert(value: Any, hint: Any, where: str) -> Any:
+    """``value`` checked against (and coerced to) the type ``hint``; InputError when it does not fit."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, where)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        return _convert(value, next(a for a in args if a is not type(None)), where)
+    if origin is Literal:
+        if value not in args:
+            raise InputError(f"{where}: {value!r} is not one of {list(args)}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise InputError(f"{where}: expected a list, got {value!r}")
+        item_types = [args[0]] * len(value) if args[-1] is Ellipsis else list(args)
+        if len(item_types) != len(value):
+            raise InputError(f"{where}: expected {len(item_types)} values, got {len(value)}")
+        return tuple(_convert(v, t, where) for v, t in zip(value, item_types, strict=True))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise InputError(f"{where}: expected a mapping, got {value!r}")
+        return dict(value)
+    if hint is float:
+        try:  # YAML 1.1 reads "1e-3" (no dot) as a string
+            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                raise ValueError
+            return float(value)
+        except ValueError:
+            raise InputError(f"{where}: expected a number, got {value!r}") from None
+    if hint in (int, str, bool) and type(value) is not hint:
+        raise InputError(f"{where}: expected {hint.__name__}, got {value!r}")
+    return value
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise InputError(f"{where}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise InputError(f"{where}: unknown keys {unknown}; known: {sorted(names)}")
+    return cls(**{k: _convert(v, hints[k], f"{where}.{k}") for k, v in data.items()})
+
+
+def config_from_dict(data: dict[str, Any]) -> TrainConfig:
+    """A validated :class:`TrainConfig` (unknown keys and wrong types raise InputError)."""
+    cfg = _build(TrainConfig, data, "config")
+    if cfg.optim.steps <= 0 or cfg.data.batch_size <= 0 or cfg.eval.pairs < 0:
+        raise InputError("optim.steps and data.batch_size must be positive, eval.pairs non-negative")
+    if cfg.data.source == "shards" and not cfg.data.shards:
+        raise InputError("data.source is 'shards' but data.shards names no folder")
+    return cfg
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """``data`` with ``section.key=value`` assignments applied (values parsed as YAML)."""
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"override {item!r} is not of the form section.key=value")
+        node = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise InputError(f"override {item!r}: {part} is not a section")
+        node[leaf] = yaml.safe_load(text)
+    return data
+
+
+def load_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
+    """Read a YAML recipe and apply overrides."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise InputError(f"cannot read training config {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise InputError(f"training config {path} is not valid YAML: {exc}") from exc
+    return config_from_dict(apply_overrides(data, list(overrides)))
