@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -22,7 +23,7 @@ from tqdm import tqdm
 from hpe_ros.detect import Detection, FaceDetector
 from hpe_ros.errors import InputError
 from hpe_ros.evaluate.aflw2000 import AflwSample, read_image_rgb
-from hpe_ros.evaluate.estimators import AbsolutePoseEstimator
+from hpe_ros.evaluate.estimators import AbsolutePoseEstimator, RelativePoseEstimator
 from hpe_ros.geometry import (
     aflw2000_from_head_rotation,
     geodesic_deg,
@@ -64,6 +65,35 @@ def score_rotation(
     """(pred_deg, wrapped errors_deg, geodesic_deg) of a prediction against R_gt and its angles ``gt_deg``."""
     pred_deg = aflw_angles_deg(R_pred)
     return pred_deg, wrapped_angle_errors_deg(pred_deg, gt_deg), float(geodesic_deg(R_pred, R_gt))
+
+
+def score_relative_pair(
+    estimator: RelativePoseEstimator,
+    anchor: tuple[np.ndarray, Detection | None],
+    query: tuple[np.ndarray, Detection | None],
+    R_a: np.ndarray,
+    R_q: np.ndarray,
+    name: str,
+    **details: Any,
+) -> PoseResult:
+    """Score one (anchor image + face, query image + face) pair: the predicted relative rotation composed with
+    the anchor's TRUE rotation (R̂_q = R̂_rel · R_a) against R_q. A pair without a face or whose estimate fails
+    is a failure scored as "no change from the anchor". ``details`` are :class:`PoseResult` fields."""
+    (anchor_rgb, anchor_face), (query_rgb, query_face) = anchor, query
+    R_pred, ms, failure = R_a, 0.0, ""
+    if anchor_face is None or query_face is None:
+        failure = "no face detected in the " + ("anchor" if anchor_face is None else "query")
+    else:
+        start = time.perf_counter()
+        try:
+            R_rel, _ = estimator.estimate_relative(anchor_rgb, anchor_face, query_rgb, query_face)
+            R_pred = R_rel @ R_a
+        except InputError as error:
+            failure = str(error)
+        ms = 1000.0 * (time.perf_counter() - start)
+    gt_deg = aflw_angles_deg(R_q)
+    pred_deg, errors, geodesic = score_rotation(R_pred, R_q, gt_deg)
+    return PoseResult(name, gt_deg, pred_deg, errors, geodesic, ms, failure, **details)
 
 
 def landmark_face(pt2d: np.ndarray) -> Detection:

@@ -19,7 +19,6 @@ Failures (no face found in the anchor or the query) count as in the absolute har
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,11 +28,10 @@ from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
 from hpe_ros.detect import FaceDetector
-from hpe_ros.errors import InputError
 from hpe_ros.evaluate.aflw2000 import AflwSample, read_image_rgb
 from hpe_ros.evaluate.estimators import RelativePoseEstimator
-from hpe_ros.evaluate.harness import PoseResult, aflw_angles_deg, locate_face, score_rotation
-from hpe_ros.geometry import compose_relative, head_rotation_from_aflw2000
+from hpe_ros.evaluate.harness import PoseResult, locate_face, score_relative_pair
+from hpe_ros.geometry import head_rotation_from_aflw2000
 
 MIRROR_X = np.diag([-1.0, 1.0, 1.0])
 
@@ -116,30 +114,15 @@ def evaluate_relative(
             query_face, query_ms = locate_face(
                 crop, query, transform.apply_points(sample.pt2d, width, center), detector
             )
-            R_q = transform.apply_rotation(R_a)
-            R_pred, ms, failure = R_a, 0.0, ""  # a failed pair stands in "no change from the anchor"
-            if anchor_face is None or query_face is None:
-                failure = "no face detected in the " + ("anchor" if anchor_face is None else "query")
-            else:
-                start = time.perf_counter()
-                try:
-                    R_rel, t_rel = estimator.estimate_relative(anchor, anchor_face, query, query_face)
-                    R_pred = compose_relative(R_rel, t_rel, R_a, np.zeros(3))[0]
-                except InputError as error:
-                    failure = str(error)
-                ms = 1000.0 * (time.perf_counter() - start)
-            gt_deg = aflw_angles_deg(R_q)
-            pred_deg, errors, geodesic = score_rotation(R_pred, R_q, gt_deg)
             results.append(
-                PoseResult(
+                score_relative_pair(
+                    estimator,
+                    (anchor, anchor_face),
+                    (query, query_face),
+                    R_a,
+                    transform.apply_rotation(R_a),
                     sample.name,
-                    gt_deg,
-                    pred_deg,
-                    errors,
-                    geodesic,
-                    ms,
-                    failure,
-                    transform.name,
+                    transform=transform.name,
                     extra={"detect_ms": anchor_ms + query_ms},
                 )
             )

@@ -12,7 +12,6 @@ Models without a relative mode (FSA-Net, mean-pose) go through
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from tqdm import tqdm
 
 from hpe_ros.errors import InputError
 from hpe_ros.evaluate.estimators import RelativePoseEstimator, as_relative, load_estimator
-from hpe_ros.evaluate.harness import PoseResult, aflw_angles_deg, score_rotation, summarize
+from hpe_ros.evaluate.harness import PoseResult, score_relative_pair, summarize
 from hpe_ros.evaluate.network import implied_face
 from hpe_ros.evaluate.report import ensure_output_dir, write_report
 
@@ -36,25 +35,14 @@ def evaluate_pairs(
     for anchor, query, labels in pairs:
         face = implied_face(anchor.shape[0])
         R_a, R_q = np.asarray(labels["anchor"]["R"]), np.asarray(labels["query"]["R"])
-        start = time.perf_counter()
-        R_pred, failure = R_a, ""  # a failed pair stands in "no change from the anchor"
-        try:
-            R_rel, _ = estimator.estimate_relative(anchor, face, query, face)
-            R_pred = R_rel @ R_a
-        except InputError as error:
-            failure = str(error)
-        ms = 1000.0 * (time.perf_counter() - start)
-        gt_deg = aflw_angles_deg(R_q)
-        pred_deg, errors, geodesic = score_rotation(R_pred, R_q, gt_deg)
         results.append(
-            PoseResult(
+            score_relative_pair(
+                estimator,
+                (anchor, face),
+                (query, face),
+                R_a,
+                R_q,
                 f"{name_prefix}-{labels['index']:04d}",
-                gt_deg,
-                pred_deg,
-                errors,
-                geodesic,
-                ms,
-                failure,
                 extra={"gap_deg": float(labels["gap_deg"])},
             )
         )
