@@ -57,6 +57,7 @@ setup(
     entry_points={
         "console_scripts": [
             "hpe = hpe_ros.cli:main",
+            "tracker_node = hpe_ros.node:main",
         ],
     },
 )

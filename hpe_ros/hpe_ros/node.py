@@ -1,0 +1,332 @@
+"""The ROS 2 node ``tracker_node`` (node name ``hpe_tracker``): a thin rclpy shell around the tracker.
+
+Subscribes ``image`` (sensor_msgs/Image), ``camera_info``, optionally ``depth`` (``use_depth``) and
+``detections`` (vision_msgs/Detection2DArray, with ``detector: external``); publishes ``head_pose``
+(geometry_msgs/PoseStamped of the primary face), ``head_poses`` (hpe_msgs/HeadPoseArray), TF ``face_<id>`` and
+``gaze_<id>`` (REP-155), ``/diagnostics`` once per ``diagnostics_period_s``, and ``debug_image`` and
+``markers`` only while someone subscribes. Inference runs on one worker thread; a frame arriving while one is
+pending replaces it (counted as dropped), so callbacks never block and nothing queues.
+
+The only module of hpe_ros that imports ROS; everything it decides is in :mod:`hpe_ros.ros` (tested
+without ROS). Images are decoded from their bytes (no cv_bridge).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import PoseStamped, TransformStamped
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    SetParametersResult,
+)
+from rclpy.executors import ExternalShutdownException
+from rclpy.logging import get_logger
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rosidl_runtime_py import set_message_fields
+from sensor_msgs.msg import CameraInfo, Image
+from tf2_ros import TransformBroadcaster
+from visualization_msgs.msg import MarkerArray
+
+from hpe_msgs.msg import HeadPoseArray
+from hpe_ros.detect import Detection, ExternalDetections, load_detector
+from hpe_ros.engine import open_engine
+from hpe_ros.errors import HpeError
+from hpe_ros.io.video import draw_result
+from hpe_ros.ros.diagnostics import NodeHealth
+from hpe_ros.ros.encodings import UnsupportedEncodingError, depth_from_image, rgb_from_image
+from hpe_ros.ros.inputs import Stamped, detection_from_centre, intrinsics_for_image, paired
+from hpe_ros.ros.messages import (
+    FrameNaming,
+    bgr8_image_fields,
+    face_transforms_fields,
+    head_pose_array_fields,
+    header_fields,
+    marker_array_fields,
+    primary_pose_stamped_fields,
+    stamp_ns_of,
+)
+from hpe_ros.ros.parameters import (
+    EXTERNAL_DETECTOR,
+    ParameterSpec,
+    model_file,
+    parameter_problems,
+    parameter_table,
+    settings_from_parameters,
+)
+from hpe_ros.ros.qos import INPUT_TOPICS, OUTPUT_TOPICS, QosChoice
+from hpe_ros.ros.worker import DropInFlightWorker
+from hpe_ros.tracker import FrameResult, HeadPoseTracker, TrackerConfig
+
+NODE_NAME = "hpe_tracker"
+
+
+def qos_profile(choice: QosChoice) -> QoSProfile:
+    """The rclpy profile of a :class:`~hpe_ros.ros.qos.QosChoice`."""
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=choice.depth,
+        reliability=(
+            ReliabilityPolicy.BEST_EFFORT
+            if choice.reliability == "best_effort"
+            else ReliabilityPolicy.RELIABLE
+        ),
+        durability=(
+            DurabilityPolicy.TRANSIENT_LOCAL
+            if choice.durability == "transient_local"
+            else DurabilityPolicy.VOLATILE
+        ),
+    )
+
+
+def parameter_descriptor(spec: ParameterSpec) -> ParameterDescriptor:
+    """The ParameterDescriptor of one declared parameter (description, read-only, range when bounded)."""
+    descriptor = ParameterDescriptor(
+        description=spec.description, read_only=spec.read_only, additional_constraints=spec.constraints
+    )
+    if spec.minimum is not None and spec.maximum is not None:
+        if isinstance(spec.default, float):
+            descriptor.floating_point_range = [
+                FloatingPointRange(from_value=float(spec.minimum), to_value=float(spec.maximum), step=0.0)
+            ]
+        else:
+            descriptor.integer_range = [
+                IntegerRange(from_value=int(spec.minimum), to_value=int(spec.maximum), step=0)
+            ]
+    return descriptor
+
+
+@dataclass
+class _Frame:
+    image: Image
+    camera_info: CameraInfo | None
+    depth: Stamped[Image] | None
+    detections: Stamped[list[Detection]] | None
+
+
+class HeadPoseNode(Node):
+    """Head-pose tracking node; raises :class:`~hpe_ros.errors.HpeError` when it cannot start."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        table = parameter_table()
+        for spec in table:
+            self.declare_parameter(spec.name, spec.default, parameter_descriptor(spec))
+        self._values = {spec.name: self.get_parameter(spec.name).value for spec in table}
+        self.settings, config = settings_from_parameters(self._values)
+        self.naming = FrameNaming(self.settings.face_frame_prefix, self.settings.gaze_frame_prefix)
+
+        model = model_file(self.settings)
+        self.get_logger().info(f"opening model {model} (backend {self.settings.backend})")
+        self.engine = open_engine(
+            model,
+            backend=self.settings.backend,
+            engine_file_path=self.settings.engine_file_path or None,
+            force_engine_update=self.settings.force_engine_update,
+            enable_fp16=self.settings.enable_fp16,
+            max_workspace_size=self.settings.max_workspace_size,
+            intra_op_threads=self.settings.intra_op_threads or None,
+        )
+        self.engine_info = self.engine.describe()
+        self.get_logger().info(
+            "engine ready: " + ", ".join(f"{key}={value}" for key, value in self.engine_info.items())
+        )
+        external = self.settings.detector == EXTERNAL_DETECTOR
+        self.detector = ExternalDetections() if external else load_detector(self.settings.detector)
+        self.tracker = HeadPoseTracker(self.engine, self.detector, config)
+        self._pending_config: TrackerConfig | None = None
+        self.health = NodeHealth(self.engine_info, time.monotonic(), self.settings.default_horizontal_fov_deg)
+
+        self._camera_info: CameraInfo | None = None
+        self._depth: Stamped[Image] | None = None
+        self._detections: Stamped[list[Detection]] | None = None
+        self.publishers_by_topic = {
+            topic: self.create_publisher(msg_type, topic, qos_profile(OUTPUT_TOPICS[topic][1]))
+            for topic, msg_type in (
+                ("head_pose", PoseStamped),
+                ("head_poses", HeadPoseArray),
+                ("/diagnostics", DiagnosticArray),
+                ("debug_image", Image),
+                ("markers", MarkerArray),
+            )
+        }
+        self.tf_broadcaster = TransformBroadcaster(self)
+        self.create_subscription(Image, "image", self._on_image, qos_profile(INPUT_TOPICS["image"][1]))
+        self.create_subscription(
+            CameraInfo, "camera_info", self._on_camera_info, qos_profile(INPUT_TOPICS["camera_info"][1])
+        )
+        if self.settings.use_depth:
+            self.create_subscription(Image, "depth", self._on_depth, qos_profile(INPUT_TOPICS["depth"][1]))
+        if external:
+            try:
+                from vision_msgs.msg import Detection2DArray
+            except ImportError:
+                raise HpeError(
+                    "detector 'external' reads vision_msgs/Detection2DArray: install vision_msgs "
+                    "(apt install ros-$ROS_DISTRO-vision-msgs)"
+                ) from None
+            self.create_subscription(
+                Detection2DArray,
+                "detections",
+                self._on_detections,
+                qos_profile(INPUT_TOPICS["detections"][1]),
+            )
+        self.worker: DropInFlightWorker[_Frame] = DropInFlightWorker(
+            self._process,
+            on_drop=lambda _frame: self.health.frame_dropped(),
+            on_error=self._on_worker_error,
+        )
+        self.create_timer(self.settings.diagnostics_period_s, self._publish_diagnostics)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.get_logger().info(
+            f"tracking faces on {self.resolve_topic_name('image')} "
+            f"(detector {self.settings.detector}, anchor policy {config.anchors.policy})"
+        )
+
+    # -- executor-thread callbacks: store or hand over, never block ----------------------------------------
+    def _on_image(self, msg: Image) -> None:
+        self.health.frame_received()
+        self.worker.submit(_Frame(msg, self._camera_info, self._depth, self._detections))
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._camera_info = msg
+
+    def _on_depth(self, msg: Image) -> None:
+        self._depth = Stamped(stamp_ns_of(msg.header.stamp), msg)
+
+    def _on_detections(self, msg: Any) -> None:
+        detections = []
+        for item in msg.detections:
+            centre = item.bbox.center
+            position = getattr(centre, "position", centre)  # vision_msgs >= 4: Pose2D.position
+            score = max((r.hypothesis.score for r in item.results), default=1.0)
+            detections.append(
+                detection_from_centre(position.x, position.y, item.bbox.size_x, item.bbox.size_y, score)
+            )
+        self._detections = Stamped(stamp_ns_of(msg.header.stamp), detections)
+
+    def _on_set_parameters(self, parameters: list[Any]) -> SetParametersResult:
+        values = {**self._values, **{p.name: p.value for p in parameters}}
+        problems = parameter_problems(values)
+        if problems:
+            return SetParametersResult(successful=False, reason="; ".join(problems))
+        self.settings, config = settings_from_parameters(values)
+        self._values = values
+        self.naming = FrameNaming(self.settings.face_frame_prefix, self.settings.gaze_frame_prefix)
+        if config != self.tracker.config:
+            self._pending_config = config
+            self.get_logger().info("tracker parameters changed: tracks restart on the next frame")
+        return SetParametersResult(successful=True)
+
+    def _publish_diagnostics(self) -> None:
+        report = self.health.report(time.monotonic())
+        status = DiagnosticStatus(
+            level=bytes([report.level]),
+            name=f"{self.get_name()}: head pose tracker",
+            message=report.message,
+            hardware_id=str(self.engine_info.get("device", "")),
+            values=[KeyValue(key=key, value=value) for key, value in report.values],
+        )
+        array = DiagnosticArray(status=[status])
+        array.header.stamp = self.get_clock().now().to_msg()
+        self.publishers_by_topic["/diagnostics"].publish(array)
+
+    # -- worker thread ----------------------------------------------------------------------------------
+    def _process(self, frame: _Frame) -> None:
+        start = time.perf_counter()
+        msg, settings = frame.image, self.settings
+        stamp_ns = stamp_ns_of(msg.header.stamp)
+        depth_msg = paired(frame.depth, stamp_ns, settings.sync_tolerance_s)
+        try:
+            image = rgb_from_image(msg)
+            depth = None if depth_msg is None else depth_from_image(depth_msg)
+        except UnsupportedEncodingError as error:
+            self.health.unsupported_encoding(str(error))
+            return
+        info = frame.camera_info
+        K, from_info = intrinsics_for_image(
+            None if info is None else list(info.k),
+            0 if info is None else info.width,
+            0 if info is None else info.height,
+            msg.width,
+            msg.height,
+            settings.default_horizontal_fov_deg,
+        )
+        detections = None
+        if settings.detector == EXTERNAL_DETECTOR:
+            detections = paired(frame.detections, stamp_ns, settings.sync_tolerance_s) or []
+        if self._pending_config is not None:
+            config, self._pending_config = self._pending_config, None
+            self.tracker = HeadPoseTracker(self.engine, self.detector, config)
+        result = self.tracker.process(image, stamp_ns, K, depth, detections)
+        if result.reset:
+            self.get_logger().warn("image stamp went back or jumped ahead (bag loop?): tracks reset")
+        self._publish(result, msg, image, K)
+        latency_ms = (time.perf_counter() - start) * 1e3
+        self.health.frame_processed(result, latency_ms, self.tracker.anchor_counts(), not from_info)
+
+    def _publish(self, result: FrameResult, msg: Image, image_rgb: np.ndarray, K: np.ndarray) -> None:
+        frame_id = self.settings.camera_frame_override or msg.header.frame_id
+        header = header_fields(stamp_ns_of(msg.header.stamp), frame_id)
+        pubs = self.publishers_by_topic
+        primary = primary_pose_stamped_fields(result, header)
+        if primary is not None:
+            pubs["head_pose"].publish(_message(PoseStamped, primary))
+        pubs["head_poses"].publish(
+            _message(HeadPoseArray, head_pose_array_fields(result, header, self.naming))
+        )
+        if self.settings.publish_tf and result.faces:
+            transforms = face_transforms_fields(result, header, self.naming)
+            self.tf_broadcaster.sendTransform([_message(TransformStamped, t) for t in transforms])
+        if pubs["markers"].get_subscription_count() > 0:
+            pubs["markers"].publish(_message(MarkerArray, marker_array_fields(result, header, self.naming)))
+        if pubs["debug_image"].get_subscription_count() > 0:
+            overlay = draw_result(image_rgb, result, K)
+            pubs["debug_image"].publish(_message(Image, bgr8_image_fields(overlay, header)))
+
+    def _on_worker_error(self, error: BaseException) -> None:
+        message = str(error) if isinstance(error, HpeError) else f"{type(error).__name__}: {error}"
+        self.health.frame_failed(message)
+        self.get_logger().error(f"frame skipped: {message}", throttle_duration_sec=5.0)
+
+    def destroy_node(self) -> None:
+        """Stop the inference thread, then the node."""
+        self.worker.stop(timeout_s=5.0)
+        super().destroy_node()
+
+
+def _message(msg_type: type, fields: dict[str, Any]) -> Any:
+    message = msg_type()
+    set_message_fields(message, fields)
+    return message
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of ``ros2 run hpe_ros tracker_node``."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = HeadPoseNode()
+        rclpy.spin(node)
+    except HpeError as error:
+        get_logger(NODE_NAME).fatal(f"cannot start: {error}")
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,177 @@
+"""launch_testing integration test of the real node: fake camera publisher -> tracker_node -> /head_pose, TF
+and /diagnostics; then bad input (an unsupported encoding, a time jump) that the node survives and reports.
+
+Runs where ROS 2 (rclpy, launch_testing, tf2_ros, hpe_msgs) is installed and hpe_ros is built with colcon;
+skips cleanly elsewhere. The network is a randomly initialised tiny checkpoint (mechanics, not accuracy);
+the faces come from the bundled demo clip and the real BlazeFace detector.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import unittest
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2) is not installed here")
+pytest.importorskip("launch_testing", reason="launch_testing (ROS 2) is not installed here")
+
+import cv2  # noqa: E402
+import launch  # noqa: E402
+import launch_ros.actions  # noqa: E402
+import launch_testing.actions  # noqa: E402
+import launch_testing.asserts  # noqa: E402
+import tf2_ros  # noqa: E402
+from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
+from geometry_msgs.msg import PoseStamped  # noqa: E402
+from rclpy.duration import Duration  # noqa: E402
+from rclpy.qos import qos_profile_sensor_data  # noqa: E402
+from rclpy.time import Time  # noqa: E402
+from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
+
+from hpe_msgs.msg import HeadPoseArray  # noqa: E402
+
+CAMERA_FRAME = "camera_optical"
+FRAME_NS = 33_333_333
+START_NS = 1_700_000_000 * 10**9
+TIMEOUT_S = 90.0
+
+
+def tiny_checkpoint() -> Path:
+    import torch
+
+    from hpe_ros.model import CONFIGS, HeadPoseNet, save_checkpoint
+
+    torch.manual_seed(0)
+    path = Path(tempfile.mkdtemp(prefix="hpe_node_test_")) / "tiny.safetensors"
+    save_checkpoint(path, HeadPoseNet(CONFIGS["tiny"]), CONFIGS["tiny"], {})
+    return path
+
+
+def demo_frames(count: int = 30) -> list:
+    capture = cv2.VideoCapture(str(resources.files("hpe_ros") / "assets" / "demo_clip.mp4"))
+    frames = []
+    while len(frames) < count:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+@pytest.mark.launch_test
+def generate_test_description():
+    node = launch_ros.actions.Node(
+        package="hpe_ros",
+        executable="tracker_node",
+        name="hpe_tracker",
+        parameters=[
+            {
+                "model_file_path": str(tiny_checkpoint()),
+                "backend": "torch",
+                "tracking.confirm_hits": 1,
+                "diagnostics_period_s": 0.5,
+            }
+        ],
+        remappings=[("image", "/camera/image_raw"), ("camera_info", "/camera/camera_info")],
+        output="screen",
+    )
+    return launch.LaunchDescription([node, launch_testing.actions.ReadyToTest()]), {"tracker": node}
+
+
+class TestTrackerNode(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        rclpy.init()
+        cls.frames = demo_frames()
+
+    @classmethod
+    def tearDownClass(cls):
+        rclpy.shutdown()
+
+    def setUp(self):
+        self.node = rclpy.create_node("fake_camera")
+        self.image_pub = self.node.create_publisher(Image, "/camera/image_raw", qos_profile_sensor_data)
+        self.info_pub = self.node.create_publisher(CameraInfo, "/camera/camera_info", qos_profile_sensor_data)
+        self.poses: list[PoseStamped] = []
+        self.arrays: list[HeadPoseArray] = []
+        self.diagnostics: list[DiagnosticArray] = []
+        self.node.create_subscription(PoseStamped, "/head_pose", self.poses.append, 10)
+        self.node.create_subscription(HeadPoseArray, "/head_poses", self.arrays.append, 10)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
+        self.tf_buffer = tf2_ros.Buffer()
+        self.tf_listener = tf2_ros.TransformListener(self.tf_buffer, self.node)
+        self.index = 0
+
+    def tearDown(self):
+        self.node.destroy_node()
+
+    def publish(self, stamp_ns: int, encoding: str = "bgr8") -> None:
+        frame = self.frames[self.index % len(self.frames)]
+        self.index += 1
+        msg = Image()
+        msg.header.stamp = Time(nanoseconds=stamp_ns).to_msg()
+        msg.header.frame_id = CAMERA_FRAME
+        msg.height, msg.width = frame.shape[:2]
+        msg.encoding = encoding
+        msg.step = frame.shape[1] * 3
+        msg.data = frame.tobytes()
+        info = CameraInfo(header=msg.header, width=msg.width, height=msg.height)
+        info.k = [560.0, 0.0, 319.5, 0.0, 560.0, 239.5, 0.0, 0.0, 1.0]
+        self.info_pub.publish(info)
+        self.image_pub.publish(msg)
+
+    def stream_until(self, done, first_stamp_ns: int, encoding: str = "bgr8") -> list[int]:
+        """Publish at ~30 Hz until ``done()``; return the stamps sent."""
+        stamps = []
+        deadline = time.monotonic() + TIMEOUT_S
+        while time.monotonic() < deadline and not done():
+            stamps.append(first_stamp_ns + len(stamps) * FRAME_NS)
+            self.publish(stamps[-1], encoding)
+            rclpy.spin_once(self.node, timeout_sec=1 / 30)
+        return stamps
+
+    def status_messages(self) -> list[str]:
+        return [status.message for array in self.diagnostics for status in array.status]
+
+    def test_head_pose_tf_and_diagnostics(self):
+        stamps = self.stream_until(lambda: len(self.poses) >= 5 and len(self.diagnostics) >= 2, START_NS)
+        self.assertGreaterEqual(len(self.poses), 5, "no /head_pose from the node")
+        pose = self.poses[-1]
+        self.assertEqual(pose.header.frame_id, CAMERA_FRAME)
+        stamp_ns = Time.from_msg(pose.header.stamp).nanoseconds
+        self.assertIn(stamp_ns, stamps, "header must be the image's header, not now")
+        self.assertGreater(pose.pose.position.z, 0.1)
+        array = next(a for a in reversed(self.arrays) if a.faces)
+        face = array.faces[array.primary_index]
+        self.assertEqual(face.face_frame_id, f"face_{face.track_id}")
+        transform = self.tf_buffer.lookup_transform(
+            CAMERA_FRAME, face.face_frame_id, pose.header.stamp, timeout=Duration(seconds=5)
+        )
+        self.assertAlmostEqual(transform.transform.translation.z, pose.pose.position.z, places=5)
+        self.tf_buffer.lookup_transform(face.face_frame_id, f"gaze_{face.track_id}", pose.header.stamp)
+        values = {kv.key: kv.value for kv in self.diagnostics[-1].status[0].values}
+        self.assertEqual(values["backend"], "torch")
+        self.assertIn("frames dropped", values)
+
+    def test_bad_input_is_reported_and_survived(self):
+        self.stream_until(lambda: any("unsupported" in m for m in self.status_messages()), START_NS, "jpeg")
+        self.assertTrue(any("unsupported colour image encoding 'jpeg'" in m for m in self.status_messages()))
+        # A stamp far back (a looping bag): the tracks reset, the node says so and keeps tracking.
+        self.stream_until(lambda: len(self.poses) >= 2, START_NS + 10**12)
+        self.diagnostics.clear()
+        self.poses.clear()
+        self.stream_until(lambda: any("time jump" in m for m in self.status_messages()), START_NS)
+        self.assertTrue(any("time jump" in m for m in self.status_messages()))
+        self.stream_until(lambda: len(self.poses) >= 3, START_NS + 2 * 10**12)
+        self.assertGreaterEqual(len(self.poses), 3, "the node stopped publishing after bad input")
+
+
+@launch_testing.post_shutdown_test()
+class TestShutdown(unittest.TestCase):
+    def test_exit_code(self, proc_info):
+        launch_testing.asserts.assertExitCodes(proc_info, allowable_exit_codes=[0, -2])
