@@ -41,7 +41,9 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(exclude=["test", "test.*"]),
-    package_data={PACKAGE: ["models/*.safetensors", "models/*.md", "interfaces/*.msg", "assets/*"]},
+    package_data={
+        PACKAGE: ["models/*.safetensors", "models/*.md", "models/*.png", "interfaces/*.msg", "assets/*"]
+    },
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),

@@ -434,14 +434,13 @@ def test_config_yaml_holds_every_declared_parameter_with_its_type(repo_root: Pat
     assert parameter_problems(values) == []
 
 
-def test_default_model_is_the_embedded_one_or_a_clear_error():
+def test_default_model_is_the_embedded_one_or_a_clear_error(monkeypatch, tmp_path):
     assert model_file(NodeSettings(model_file_path="~/m.onnx")) == Path("~/m.onnx").expanduser()
-    try:
-        path = model_file(NodeSettings())
-    except ModelFileError as error:
-        assert "model_file_path" in str(error) and "hpe_ros/models" in str(error)
-    else:
-        assert path.is_file() and path.suffix == ".safetensors"
+    path = model_file(NodeSettings())
+    assert path.is_file() and path.name == "default.safetensors"
+    monkeypatch.setattr("hpe_ros.model.default.MODELS_DIR", tmp_path)
+    with pytest.raises(ModelFileError, match="--model PATH"):
+        model_file(NodeSettings())
 
 
 # -- side inputs -----------------------------------------------------------------------------------------

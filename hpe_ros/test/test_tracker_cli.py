@@ -80,11 +80,12 @@ def test_failure_mid_run_keeps_what_was_written(model, tmp_path: Path, capsys):
     assert count_video_frames(out / "annotated.mp4") == 3
 
 
-def test_clear_errors_before_any_work(model, tmp_path: Path, capsys):
+def test_clear_errors_before_any_work(model, tmp_path: Path, capsys, monkeypatch):
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(os.urandom(4096))
     assert main(["track", str(corrupt), "--out", str(tmp_path / "a"), "--model", model]) == 2
     assert "corrupt.mp4" in capsys.readouterr().err
+    monkeypatch.setattr("hpe_ros.model.default.MODELS_DIR", tmp_path)  # an installation without the model
     assert main(["track", str(corrupt), "--out", str(tmp_path / "b")]) == 2
     assert "--model" in capsys.readouterr().err
     assert main(["track", "0", "--out", str(tmp_path / "c"), "--model", model, "--param", "anchors.k=3"]) == 2

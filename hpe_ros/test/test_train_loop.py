@@ -56,12 +56,23 @@ def _recipe(shards, **sections) -> dict:
     return recipe
 
 
-def test_twenty_steps_on_cached_pairs_reduce_the_loss(shards, tmp_path):
-    recipe = _recipe(shards, augment={"photometric": False})
-    losses = train(config_from_dict(recipe), tmp_path)["losses"]
+@pytest.mark.parametrize("mode", ["relative", "mixed"])
+def test_twenty_steps_on_cached_pairs_reduce_the_loss(shards, tmp_path, mode):
+    evaluation = {"pairs": 2, "protocols": ["easy"]} if mode == "mixed" else {}
+    recipe = _recipe(shards, mode=mode, augment={"photometric": False}, eval=evaluation)
+    trainer = Trainer(config_from_dict(recipe), tmp_path)
+    result = trainer.run()
+    losses = result["losses"]
     assert len(losses) == 20
     first, last = sum(losses[:4]) / 4, sum(losses[-4:]) / 4
     assert last < 0.8 * first, f"loss {first:.3f} -> {last:.3f}"
+    if mode == "mixed":  # both tasks are trained and logged; the total weighs them 1 : absolute_weight
+        logged = [record for record in trainer.history if "loss" in record][-1]
+        assert logged["loss"] == pytest.approx(logged["relative/loss"] + logged["absolute/loss"], rel=1e-5)
+        _, _, meta = load_checkpoint(tmp_path / EXPORT_FILE)
+        assert meta["mode"] == "mixed" and meta["virtual_camera"] is True
+        for task in ("relative", "absolute"):
+            assert 0 <= result["metrics"][f"{task}/easy/mean_deg"] <= 180
 
 
 def test_resume_reproduces_the_next_step_loss(shards, tmp_path):

@@ -14,7 +14,7 @@ from hpe_ros.model.pose_encoding import intrinsics_to_fov, pose_to_encoding
 from hpe_ros.train.augment import roll_matrix
 from hpe_ros.train.config import LossSection, config_from_dict, load_config
 from hpe_ros.train.contrastive import circle_loss
-from hpe_ros.train.losses import PoseLoss, iteration_weights, pose_targets
+from hpe_ros.train.losses import PoseLoss, iteration_weights, mode_terms, pose_targets, task_weights
 from hpe_ros.train.schedule import warmup_cosine_factor
 
 SIZE = 112
@@ -117,6 +117,32 @@ def test_later_refinement_iterations_weigh_more():
     assert float(loss([bad, good], targets)["loss"]) < float(loss([good, bad], targets)["loss"])
 
 
+def test_mixed_mode_adds_the_absolute_loss_on_the_query_with_its_weight():
+    batch = _batch()
+    weights = task_weights("mixed", 0.25)
+    assert weights == {"relative": 1.0, "absolute": 0.25}
+    assert task_weights("relative", 0.25) == {"relative": 1.0}
+    # A perfect relative prediction and an absolute one of another pose (its rotation, translation, FoV):
+    # the total is exactly 0.25 × the absolute loss, and each task's terms are reported under its name.
+    wrong_absolute = _perfect(_batch(seed=9), "absolute", "6d")
+    task_terms = {
+        "relative": PoseLoss(LossSection(), "6d", "relative")(
+            [_perfect(batch, "relative", "6d")], pose_targets(batch, "relative", SIZE)
+        ),
+        "absolute": PoseLoss(LossSection(), "6d", "absolute")(
+            [wrong_absolute], pose_targets(batch, "absolute", SIZE)
+        ),
+    }
+    terms = mode_terms(task_terms, weights)
+    assert float(terms["relative/loss"]) == pytest.approx(0.0, abs=2e-3)
+    assert float(terms["absolute/geodesic"]) > 0.3
+    assert float(terms["loss"]) == pytest.approx(0.25 * float(terms["absolute/loss"]), abs=2e-3)
+    # The absolute target is the query's own pose, not the relative transform.
+    assert torch.equal(pose_targets(batch, "absolute", SIZE).rotation, batch["R_q"])
+    single = mode_terms({"relative": task_terms["relative"]}, task_weights("relative", 1.0))
+    assert set(single) == {"loss", "translation", "rotation", "geodesic", "fov"}
+
+
 def test_circle_loss_known_answer_and_ordering():
     rotations = torch.tensor(
         Rotation.from_euler("y", [[0], [0], [90]], degrees=True).as_matrix(), dtype=torch.float32
@@ -136,7 +162,7 @@ def test_warmup_then_cosine_to_the_floor():
     assert warmup_cosine_factor(100, 100, 10, 0.1) == pytest.approx(0.1)
 
 
-@pytest.mark.parametrize("name", ["tiny_cpu", "nano_gpu", "vggt1b_lora"])
+@pytest.mark.parametrize("name", ["tiny_cpu", "default_cpu", "nano_gpu", "vggt1b_lora"])
 def test_shipped_recipes_load(name):
     cfg = load_config(CONFIGS / f"{name}.yaml", ["optim.lr=1e-3", "augment.flip_prob=0.25"])
     assert cfg.optim.lr == pytest.approx(1e-3) and cfg.augment.flip_prob == 0.25

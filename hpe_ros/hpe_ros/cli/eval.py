@@ -24,8 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         )
         sub.add_argument(
             "--model",
-            required=True,
-            help="fsanet[:DIR] (default DIR: $HPE_SHARED/baselines/fsanet), mean-pose[:P,Y,R], a model file",
+            default="default",
+            help="default (the embedded model; the default), fsanet[:DIR] (default DIR: "
+            "$HPE_SHARED/baselines/fsanet), mean-pose[:P,Y,R], a model file",
         )
         sub.add_argument(
             "--json", required=True, help="summary JSON path; the CSV and PNG are written beside it"
@@ -47,7 +48,11 @@ def register_synth(tasks: argparse._SubParsersAction) -> None:
     description = "relative pose on the fixed synthetic protocols (held-out identities)"
     sub = tasks.add_parser("synth", help=description, description=description)
     sub.add_argument("--protocol", choices=("easy", "hard"), required=True)
-    sub.add_argument("--model", required=True, help="fsanet[:DIR], mean-pose[:P,Y,R] or a model file")
+    sub.add_argument(
+        "--model",
+        default="default",
+        help="default (the embedded model; the default), fsanet[:DIR], mean-pose[:P,Y,R] or a model file",
+    )
     sub.add_argument("--json", required=True, help="summary JSON path; the CSV and PNG are written beside it")
     sub.add_argument("--limit", type=int, help="only the first N pairs, for quick runs")
     sub.add_argument("--cache", help="synthetic asset cache folder (default $HPE_CACHE or ~/.cache/hpe_ros)")
@@ -62,7 +67,11 @@ def register_video(tasks: argparse._SubParsersAction) -> None:
     )
     sub = tasks.add_parser("video", help=description, description=description)
     sub.add_argument("clip", help="video file, or 'demo' for the bundled synthetic clip")
-    sub.add_argument("--model", required=True, help="a .safetensors checkpoint or an exported .onnx")
+    sub.add_argument(
+        "--model",
+        default="default",
+        help="default (the embedded model; the default), a .safetensors checkpoint or an exported .onnx",
+    )
     sub.add_argument("--json", required=True, help="summary JSON path; a per-frame CSV is written beside it")
     sub.add_argument("--gt", help="ground-truth CSV (default: <clip stem>_gt.csv beside the clip, if any)")
     sub.add_argument(
@@ -124,10 +133,13 @@ def run_synth(args: argparse.Namespace) -> int:
 def run_video(args: argparse.Namespace) -> int:
     """Run ``hpe eval video`` and print accuracy, jitter and cycle consistency."""
     from hpe_ros.evaluate.video import run_video_eval
+    from hpe_ros.model.default import require_source_camera, resolve_model
 
+    model = resolve_model(args.model)
+    require_source_camera(model)
     summary = run_video_eval(
         args.clip,
-        args.model,
+        model,
         args.json,
         gt=args.gt,
         calibration=args.calibration,

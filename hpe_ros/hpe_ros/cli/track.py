@@ -29,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument(
         "--model",
-        help="a .safetensors checkpoint or an exported .onnx (required until a default model ships)",
+        default="default",
+        help="default (the embedded model; the default), a .safetensors checkpoint or an exported .onnx",
     )
     parser.add_argument("--backend", default="auto", help="auto, torch, onnxruntime or tensorrt")
     parser.add_argument(
@@ -116,7 +117,6 @@ def run(args: argparse.Namespace) -> int:
 
     from hpe_ros.detect import load_detector
     from hpe_ros.engine import open_engine
-    from hpe_ros.errors import InputError
     from hpe_ros.io.bag import PoseBagWriter
     from hpe_ros.io.csv_writer import PoseCsvWriter
     from hpe_ros.io.intrinsics import (
@@ -127,14 +127,15 @@ def run(args: argparse.Namespace) -> int:
     )
     from hpe_ros.io.sources import open_source
     from hpe_ros.io.video import AnnotatedVideoWriter
+    from hpe_ros.model.default import require_source_camera, resolve_model
     from hpe_ros.tracker import STAGES, HeadPoseTracker
 
-    if not args.model:
-        raise InputError("no default model ships with hpe_ros yet: pass --model PATH (.safetensors or .onnx)")
+    model = resolve_model(args.model)
+    require_source_camera(model)
     config = tracker_config(args)
     out = Path(args.out)
     source = open_source(args.source, args.fps)
-    engine = open_engine(args.model, backend=args.backend)
+    engine = open_engine(model, backend=args.backend)
     detector = load_detector(args.detector, args.min_score)
     prepare_output(out, args.overwrite)
 

@@ -89,8 +89,13 @@ def load_estimator(spec: str) -> AbsolutePoseEstimator | RelativePoseEstimator:
 
     - ``fsanet`` or ``fsanet:DIR``: the FSA-Net ONNX baseline (default DIR: ``$HPE_SHARED/baselines/fsanet``).
     - ``mean-pose`` or ``mean-pose:PITCH,YAW,ROLL`` (degrees): a constant pose.
+    - ``default``: the embedded default model (:mod:`hpe_ros.model.default`).
     - a ``*.safetensors`` / ``*.onnx`` file: one of our networks (see :func:`load_network_estimator`).
     """
+    from hpe_ros.model.default import DEFAULT_MODEL, default_model_path
+
+    if spec == DEFAULT_MODEL:
+        return load_network_estimator(default_model_path())
     name, _, argument = spec.partition(":")
     if name == "fsanet":
         from hpe_ros.evaluate.fsanet import FsaNetEstimator
@@ -101,7 +106,8 @@ def load_estimator(spec: str) -> AbsolutePoseEstimator | RelativePoseEstimator:
     if Path(spec).suffix in (".safetensors", ".onnx"):
         return load_network_estimator(Path(spec))
     raise InputError(
-        f"unknown model {spec!r}: use fsanet[:DIR], mean-pose[:PITCH,YAW,ROLL] or a .safetensors/.onnx file"
+        f"unknown model {spec!r}: use default, fsanet[:DIR], mean-pose[:PITCH,YAW,ROLL] or a "
+        ".safetensors/.onnx file"
     )
 
 
@@ -116,6 +122,9 @@ def load_network_estimator(
     if not path.is_file():
         raise InputError(f"model file {path} does not exist")
     from hpe_ros.evaluate.network import open_network_estimator
+    from hpe_ros.model.default import require_source_camera
+
+    require_source_camera(path)
 
     return open_network_estimator(path, backend)
 

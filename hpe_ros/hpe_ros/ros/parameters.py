@@ -11,15 +11,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from hpe_ros.detect import BLAZEFACE_MODELS
 from hpe_ros.engine.base import BACKENDS
 from hpe_ros.engine.loader import DEFAULT_WORKSPACE
-from hpe_ros.errors import InputError, ModelFileError
+from hpe_ros.errors import InputError
 from hpe_ros.io.intrinsics import DEFAULT_HORIZONTAL_FOV_DEG
+from hpe_ros.model.default import require_source_camera, resolve_model
 from hpe_ros.tracker import TrackerConfig, config_from_parameters, parameter_descriptions
 
 Value = bool | int | float | str
@@ -211,16 +211,8 @@ def settings_from_parameters(values: dict[str, Any]) -> tuple[NodeSettings, Trac
 
 
 def model_file(settings: NodeSettings) -> Path:
-    """``model_file_path``, else the package's embedded default model (ModelFileError when there is none)."""
-    if settings.model_file_path:
-        return Path(settings.model_file_path).expanduser()
-    folder = resources.files("hpe_ros") / "models"
-    embedded = (
-        sorted(str(p) for p in folder.iterdir() if p.name.endswith(".safetensors")) if folder.is_dir() else []
-    )
-    if not embedded:
-        raise ModelFileError(
-            "no default model is installed (hpe_ros/models/*.safetensors is absent): set the parameter "
-            "model_file_path to a .safetensors checkpoint or an .onnx model"
-        )
-    return Path(embedded[0])
+    """``model_file_path``, else the package's embedded default model; ModelFileError when there is none or
+    when the checkpoint's poses are in a frame the tracker does not use."""
+    model = resolve_model(Path(settings.model_file_path).expanduser() if settings.model_file_path else None)
+    require_source_camera(model)
+    return model

@@ -41,6 +41,7 @@ class DataSection:
     supersample: int = 1
     batch_size: int = 8
     workers: int = 1  # DataLoader worker processes (0: load in the training process)
+    worker_timeout_s: float = 600.0  # a worker that delivers no batch for this long is an error, not a stall
 
 
 @dataclass

@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
-from hpe_ros.errors import InputError
+from hpe_ros.errors import HpeError, InputError
 from hpe_ros.synth.dataset import ShardPairs, SyntheticPairs, SynthSettings, pair_sample
 from hpe_ros.train.config import DataSection
 
@@ -70,15 +71,36 @@ def training_stream(
     return EndlessShards(mine, seed, skip), min(data.workers, len(mine))
 
 
-def make_loader(dataset: IterableDataset, batch_size: int, workers: int) -> DataLoader:
-    """A DataLoader over an iterable dataset; workers are spawned (a GL context does not survive fork)."""
+def make_loader(
+    dataset: IterableDataset, batch_size: int, workers: int, timeout_s: float = 0.0
+) -> DataLoader:
+    """A DataLoader over an iterable dataset; workers are spawned (a GL context does not survive fork).
+
+    ``timeout_s`` > 0: waiting longer than that for a worker's batch raises (see :func:`next_batch`).
+    """
     return DataLoader(
         dataset,
         batch_size=batch_size,
         num_workers=workers,
         multiprocessing_context="spawn" if workers > 0 else None,
         persistent_workers=workers > 0,
+        timeout=timeout_s if workers > 0 else 0.0,
     )
+
+
+def next_batch(batches: Iterator[Any], step: int) -> Any:
+    """The next batch; a worker that timed out (e.g. a renderer hang on one sample) becomes an HpeError that
+    says how to go on: the renders are deterministic per seed, so resume with another seed."""
+    try:
+        return next(batches)
+    except RuntimeError as exc:
+        if "timed out" not in str(exc):
+            raise
+        raise HpeError(
+            f"no training batch after step {step}: {exc}. A data worker hangs (seen: the renderer stuck in "
+            "Framebuffer.read on one sample); the same sample hangs again on resume, so continue with "
+            "--resume --set seed=<another seed> (the last checkpoint is state.pt)"
+        ) from exc
 
 
 def protocol_batches(name: str, size: int, pairs: int, cache: str | None) -> dict[str, torch.Tensor]:

@@ -29,12 +29,13 @@ from hpe_ros.train.contrastive import TripletRenders, camera_embeddings, circle_
 from hpe_ros.train.data import (
     RANK_STRIDE,
     make_loader,
+    next_batch,
     protocol_batches,
     synth_settings,
     to_device,
     training_stream,
 )
-from hpe_ros.train.losses import PoseLoss, pose_targets
+from hpe_ros.train.losses import MODE_TASKS, PoseLoss, mode_terms, pose_targets, task_weights
 from hpe_ros.train.schedule import warmup_cosine
 
 STATE_FILE = "state.pt"
@@ -119,8 +120,9 @@ def make_optimizer(params: list[tuple[str, nn.Parameter]], lr: float, cfg: Train
 
 
 def stage_images(batch: dict[str, torch.Tensor], mode: str) -> torch.Tensor:
-    """Network input [B, S, 3, H, W]: (anchor, query) in relative mode, the query alone in absolute mode."""
-    if mode == "relative":
+    """Network input [B, S, 3, H, W]: (anchor, query) when ``mode`` trains the relative task (relative,
+    mixed), the query alone in absolute mode. The absolute task of mixed mode reads ``images[:, -1:]``."""
+    if "relative" in MODE_TASKS[mode]:
         return torch.stack([batch["anchor"], batch["query"]], dim=1)
     return batch["query"][:, None]
 
@@ -135,7 +137,8 @@ def evaluate(
 ) -> dict[str, float]:
     """Geodesic rotation error (degrees) on held-out pairs: of T_q←a (relative) or of the query pose; in the
     virtual crop cameras when the model was trained in them (no other augmentation). ``floor_deg`` is the
-    error of always predicting the identity (relative) or the frontal pose (absolute).
+    error of always predicting the identity (relative) or the frontal pose (absolute). Keys are
+    ``<set>/<stat>``; mixed mode reports both tasks as ``<task>/<set>/<stat>``.
 
     The error is the same in the source camera once a prediction is mapped back (R_vqᵀ·R·R_va keeps angles).
     """
@@ -143,20 +146,24 @@ def evaluate(
     model.eval()
     device = next(model.parameters()).device
     metrics = {}
-    for name, data in sets.items():
-        errors, floors = [], []
-        for start in range(0, len(data["R_q"]), batch_size):
-            batch = to_device({k: v[start : start + batch_size] for k, v in data.items()}, device)
-            if virtual_camera:
-                geometric_augment(batch, AugmentSection(roll_deg=0.0, flip_prob=0.0), torch.Generator())
-            rotation, _, _ = encoding_to_pose(model(stage_images(batch, mode))[-1][:, -1], model.cfg.rotation)
-            truth = batch["R_rel"] if mode == "relative" else batch["R_q"]
-            errors.append(torch.rad2deg(geodesic_angle(rotation.float(), truth)).cpu())
-            floors.append(torch.rad2deg(geodesic_angle(torch.eye(3, device=device).expand_as(truth), truth)))
-        error = torch.cat(errors)
-        metrics[f"{name}/mean_deg"] = float(error.mean())
-        metrics[f"{name}/median_deg"] = float(error.median())
-        metrics[f"{name}/floor_deg"] = float(torch.cat(floors).mean())
+    for task in MODE_TASKS[mode]:
+        prefix = f"{task}/" if mode == "mixed" else ""
+        for name, data in sets.items():
+            errors, floors = [], []
+            for start in range(0, len(data["R_q"]), batch_size):
+                batch = to_device({k: v[start : start + batch_size] for k, v in data.items()}, device)
+                if virtual_camera:
+                    geometric_augment(batch, AugmentSection(roll_deg=0.0, flip_prob=0.0), torch.Generator())
+                encoding = model(stage_images(batch, task))[-1][:, -1]
+                rotation, _, _ = encoding_to_pose(encoding, model.cfg.rotation)
+                truth = batch["R_rel"] if task == "relative" else batch["R_q"]
+                errors.append(torch.rad2deg(geodesic_angle(rotation.float(), truth)).cpu())
+                identity = torch.eye(3, device=device).expand_as(truth)
+                floors.append(torch.rad2deg(geodesic_angle(identity, truth)).cpu())
+            error = torch.cat(errors)
+            metrics[f"{prefix}{name}/mean_deg"] = float(error.mean())
+            metrics[f"{prefix}{name}/median_deg"] = float(error.median())
+            metrics[f"{prefix}{name}/floor_deg"] = float(torch.cat(floors).mean())
     model.train(was_training)
     return metrics
 
@@ -185,7 +192,10 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=precision == "fp16")
         if resume:
             self._load_state(state_path)
-        self.loss_fn = PoseLoss(cfg.loss, self.model_cfg.rotation, cfg.mode)
+        self.loss_fns = {
+            task: PoseLoss(cfg.loss, self.model_cfg.rotation, task) for task in MODE_TASKS[cfg.mode]
+        }
+        self.task_weights = task_weights(cfg.mode, cfg.loss.absolute_weight)
         self.writer = None
 
     # ----- state -----------------------------------------------------------------------------------------
@@ -261,7 +271,13 @@ class Trainer:
 
     def _optimise(self, loss: torch.Tensor) -> float:
         self.optimizer.zero_grad(set_to_none=True)
+        self._backward(loss)
+        return self._step()
+
+    def _backward(self, loss: torch.Tensor) -> None:
         self.scaler.scale(loss).backward()
+
+    def _step(self) -> float:
         self.scaler.unscale_(self.optimizer)
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.grad_clip)
@@ -290,12 +306,14 @@ class Trainer:
         cfg = self.cfg.contrastive
         settings = synth_settings(self.cfg.data, self.model_cfg.image_size, self.cfg.seed)
         start = self.rt.rank * RANK_STRIDE + self.step * cfg.batch_size
-        loader = make_loader(TripletRenders(settings, start), cfg.batch_size, self.cfg.data.workers)
+        triplets = TripletRenders(settings, start)
+        data = self.cfg.data
+        loader = make_loader(triplets, cfg.batch_size, data.workers, data.worker_timeout_s)
         aggregator = self._wrap(self.model.aggregator)
         end = cfg.steps if stop_at is None else min(stop_at, cfg.steps)
         batches = iter(loader)
         for _ in tqdm(range(self.step, end), desc="contrastive", disable=not self.rt.main, initial=self.step):
-            batch = next(batches)
+            batch = next_batch(batches, self.step)
             images = batch["images"].to(self.rt.device).flatten(0, 1).float() / 255
             images = photometric_augment(images, self.cfg.augment, self.generator)
             with self._autocast():
@@ -321,7 +339,7 @@ class Trainer:
         dataset, workers = training_stream(
             cfg.data, size, cfg.seed, self.rt.rank, self.rt.world, skip=self.step * cfg.data.batch_size
         )
-        loader = make_loader(dataset, cfg.data.batch_size, workers)
+        loader = make_loader(dataset, cfg.data.batch_size, workers, cfg.data.worker_timeout_s)
         model = self._wrap(self.model)
         model.train()
         end = cfg.optim.steps if stop_at is None else min(stop_at, cfg.optim.steps)
@@ -329,17 +347,15 @@ class Trainer:
         batches = iter(loader)
         progress = tqdm(range(self.step, end), desc="pose", disable=not self.rt.main, initial=self.step)
         for _ in progress:
-            batch = to_device(next(batches), self.rt.device)
+            batch = to_device(next_batch(batches, self.step), self.rt.device)
             if batch["anchor"].shape[-1] != size:
                 got = batch["anchor"].shape[-1]
                 raise InputError(f"training images are {got} px; the model needs {size}")
             geometric_augment(batch, cfg.augment, self.generator)
             images = stage_images(batch, cfg.mode)
             images = photometric_augment(images.flatten(0, 1), cfg.augment, self.generator).view_as(images)
-            with self._autocast():
-                predictions = model(images)
-            terms = self.loss_fn(predictions, pose_targets(batch, cfg.mode, size))
-            grad_norm = self._optimise(terms["loss"])
+            terms = self._task_losses(model, images, batch)
+            grad_norm = self._step()
             self.step += 1
             losses.append(terms["loss"].item())
             progress.set_postfix(loss=f"{losses[-1]:.4f}")
@@ -353,6 +369,24 @@ class Trainer:
             if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                 self.save_state()
         return losses
+
+    def _task_losses(
+        self, model: nn.Module, images: torch.Tensor, batch: dict[str, torch.Tensor]
+    ) -> dict[str, torch.Tensor]:
+        """Forward and backward each task of the mode (gradients accumulate; DDP syncs on the last one) and
+        return the detached terms (:func:`~hpe_ros.train.losses.mode_terms`)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        size = self.model_cfg.image_size
+        task_terms = {}
+        for index, (task, weight) in enumerate(self.task_weights.items()):
+            last = index == len(self.task_weights) - 1
+            with contextlib.nullcontext() if last or not hasattr(model, "no_sync") else model.no_sync():
+                with self._autocast():
+                    predictions = model(images if task == "relative" else images[:, -1:])
+                terms = self.loss_fns[task](predictions, pose_targets(batch, task, size))
+                self._backward(weight * terms["loss"])
+            task_terms[task] = {k: v.detach() for k, v in terms.items()}
+        return mode_terms(task_terms, self.task_weights)
 
     # ----- the run ---------------------------------------------------------------------------------------
     def run(self, stop_at: int | None = None) -> dict[str, Any]:
@@ -393,7 +427,12 @@ class Trainer:
 
     def export(self, metrics: dict[str, float], seconds: float) -> Path:
         """``model.safetensors`` (fp16, adapters merged) and ``recipe.json`` (config, metrics, cost)."""
-        meta = {"mode": self.cfg.mode, "steps": self.cfg.optim.steps, "metrics": metrics}
+        meta = {
+            "mode": self.cfg.mode,
+            "steps": self.cfg.optim.steps,
+            "virtual_camera": self.cfg.augment.virtual_camera,  # predictions in the crop-centre camera
+            "metrics": metrics,
+        }
         path = save_checkpoint(self.out / EXPORT_FILE, self.model, self.model_cfg, meta, dtype=torch.float16)
         recipe = {
             "config": self.cfg.to_dict(),

@@ -3,7 +3,8 @@ the camera head's refinement iterations.
 
 Relative mode supervises the query frame only (its encoding is T_q←a); the FoV term compares the predicted
 query/anchor log-tan ratio with the true one, as VGGT-HPE does. Absolute mode supervises the single frame with
-its own pose and FoV.
+its own pose and FoV. Mixed mode trains one network on both tasks: every batch gives the relative loss on
+(anchor, query) and the absolute loss on the query alone.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from hpe_ros.model.pose_encoding import (
 )
 from hpe_ros.train.config import LossSection
 
+MODE_TASKS = {"relative": ("relative",), "absolute": ("absolute",), "mixed": ("relative", "absolute")}
 MIN_FOV = 1e-3  # radians: keeps log tan finite while a ReLU'd FoV prediction is still zero
 
 
@@ -43,7 +45,8 @@ def log_tan_half(fov: Tensor) -> Tensor:
 
 
 def pose_targets(batch: dict[str, Tensor], mode: str, image_size: int) -> PoseTargets:
-    """Targets of a batch of pair samples: relative (R_rel, t_rel, FoV ratio) or absolute (the query)."""
+    """Targets of a batch of pair samples for one task: relative (R_rel, t_rel, FoV ratio) or absolute
+    (the query)."""
     fov_q = log_tan_half(intrinsics_to_fov(batch["K_q"], image_size, image_size))
     if mode == "relative":
         fov_a = log_tan_half(intrinsics_to_fov(batch["K_a"], image_size, image_size))
@@ -105,3 +108,25 @@ class PoseLoss:
                 terms[name] = terms.get(name, 0.0) + weight * value
         terms["loss"] = sum(getattr(self.weights, name) * value for name, value in terms.items())
         return terms
+
+
+def task_weights(mode: str, absolute_weight: float) -> dict[str, float]:
+    """Weight of each task's loss in the total of a training mode (mixed: relative 1, absolute as given)."""
+    if mode not in MODE_TASKS:
+        raise ValueError(f"unknown training mode {mode!r}")
+    return {
+        task: (absolute_weight if mode == "mixed" and task == "absolute" else 1.0)
+        for task in MODE_TASKS[mode]
+    }
+
+
+def mode_terms(task_terms: dict[str, dict[str, Tensor]], weights: dict[str, float]) -> dict[str, Tensor]:
+    """One step's terms from each task's :class:`PoseLoss` output: ``loss`` = Σ weight · task loss, plus every
+    task's terms, prefixed ``<task>/`` when the mode has several tasks (mixed)."""
+    prefixed = len(task_terms) > 1
+    terms = {"loss": sum(weights[task] * values["loss"] for task, values in task_terms.items())}
+    for task, values in task_terms.items():
+        terms.update(
+            {f"{task}/{k}" if prefixed else k: v for k, v in values.items() if prefixed or k != "loss"}
+        )
+    return terms
