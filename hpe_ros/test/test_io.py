@@ -7,6 +7,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from conftest import make_face_pose
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 from scipy.spatial.transform import Rotation
@@ -24,25 +25,7 @@ T0 = 1_700_000_000_250_000_000
 
 
 def face(track_id: int, stamp_ns: int, yaw_deg: float, x: float) -> FacePose:
-    covariance = np.diag([1e-4, 1e-4, 4e-3, 0.01, 0.02, 0.03])
-    return FacePose(
-        track_id=track_id,
-        stamp_ns=stamp_ns,
-        box=np.array([100.0 + x, 60.0, 160.0 + x, 130.0]),
-        detection_score=0.9,
-        rotation=Rotation.from_euler("y", yaw_deg, degrees=True).as_matrix(),
-        position=np.array([x / 1000, 0.02, 0.9]),
-        covariance=covariance,
-        yaw_deg=yaw_deg,
-        pitch_deg=0.0,
-        roll_deg=0.0,
-        confidence=0.8,
-        spread_deg=3.0,
-        anchor_id=2,
-        anchor_stamp_ns=T0,
-        num_anchors=3,
-        position_from_depth=False,
-    )
+    return make_face_pose(track_id, stamp_ns, yaw_deg, x, anchor_stamp_ns=T0)
 
 
 def results() -> list[FrameResult]:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from conftest import make_face_pose
 from scipy.spatial.transform import Rotation
 
 from hpe_ros.detect import Detection, ExternalDetections
@@ -166,24 +167,7 @@ def test_truncated_or_inconsistent_images_are_input_errors():
 
 # -- message fields --------------------------------------------------------------------------------------
 def face(track_id: int, yaw_deg: float, x: float) -> FacePose:
-    return FacePose(
-        track_id=track_id,
-        stamp_ns=STAMP_NS,
-        box=np.array([100.0 + x, 60.0, 160.0 + x, 130.0]),
-        detection_score=0.9,
-        rotation=Rotation.from_euler("y", yaw_deg, degrees=True).as_matrix(),
-        position=np.array([x / 1000, 0.02, 0.9]),
-        covariance=np.diag([1e-4, 1e-4, 4e-3, 0.01, 0.02, 0.03]),
-        yaw_deg=yaw_deg,
-        pitch_deg=0.0,
-        roll_deg=0.0,
-        confidence=0.8,
-        spread_deg=3.0,
-        anchor_id=2,
-        anchor_stamp_ns=STAMP_NS - 10**9,
-        num_anchors=3,
-        position_from_depth=False,
-    )
+    return make_face_pose(track_id, STAMP_NS, yaw_deg, x, anchor_stamp_ns=STAMP_NS - 10**9)
 
 
 RESULT = FrameResult(STAMP_NS, [face(4, 20.0, 0.0), face(7, -30.0, 80.0)], 1, 2, {}, False, 0)

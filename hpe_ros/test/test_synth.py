@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hpe_ros.errors import HpeError, ModelFileError
+from hpe_ros.errors import ModelFileError
 from hpe_ros.geometry import biwi_from_head_rotation, compose_relative, geodesic_deg
-from hpe_ros.synth.assets import cache_path, licence_class, load_cache, prepare_assets
+from hpe_ros.synth.assets import licence_class, load_cache
 from hpe_ros.synth.mesh import HeadModel
 from hpe_ros.synth.sampler import (
     EVAL_IDENTITY_BASE,
@@ -28,23 +28,14 @@ from hpe_ros.synth.sampler import (
 
 
 @pytest.fixture(scope="session")
-def model() -> HeadModel:
-    if not cache_path().is_file():
-        try:
-            prepare_assets(progress=False)
-        except HpeError as error:
-            pytest.skip(f"MakeHuman cache absent and cannot be built: {error}")
+def model(makehuman_cache) -> HeadModel:
     return HeadModel(load_cache())
 
 
 @pytest.fixture(scope="session")
-def pair_renderer(model):
+def pair_renderer(model, renderable):
     from hpe_ros.synth.generator import PairRenderer
-    from hpe_ros.synth.renderer import egl_available
 
-    ok, reason = egl_available()
-    if not ok:
-        pytest.skip(reason)
     renderer = PairRenderer(model)
     yield renderer
     renderer.close()

@@ -48,13 +48,7 @@ def test_trajectory_holds_still_then_turns_through_yaw_60():
     assert np.all(np.diff([f.stamp_ns for f in frames]) == pytest.approx(1e9 / spec.fps, abs=1))
 
 
-def test_bundled_video_decodes_to_the_frames_the_renderer_draws():
-    from hpe_ros.synth.assets import cache_path
-    from hpe_ros.synth.renderer import egl_available
-
-    ok, reason = egl_available()
-    if not ok or not cache_path().is_file():
-        pytest.skip(reason or "MakeHuman asset cache absent (hpe synth assets)")
+def test_bundled_video_decodes_to_the_frames_the_renderer_draws(renderable):
     from hpe_ros.synth.clip import ClipRenderer
 
     capture = cv2.VideoCapture(str(DEMO_CLIP_DIR / VIDEO_NAME))
@@ -62,6 +56,7 @@ def test_bundled_video_decodes_to_the_frames_the_renderer_draws():
     decoded = []
     for _ in range(61):
         ok, frame = capture.read()
+        assert ok, "the bundled clip ends early"
         decoded.append(frame)
     capture.release()
     spec = ClipSpec()

@@ -12,7 +12,6 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
-from hpe_ros.errors import HpeError
 from hpe_ros.train.augment import (
     flip_labels,
     geometric_augment,
@@ -26,21 +25,13 @@ SIZE = 112
 
 
 @pytest.fixture(scope="module")
-def scene():
+def scene(renderable):
     """(head model, renderer, sampler) at the tiny network's input size."""
-    from hpe_ros.synth.assets import cache_path, load_cache, prepare_assets
+    from hpe_ros.synth.assets import load_cache
     from hpe_ros.synth.mesh import HeadModel
-    from hpe_ros.synth.renderer import Renderer, egl_available
+    from hpe_ros.synth.renderer import Renderer
     from hpe_ros.synth.sampler import PairSampler
 
-    if not cache_path().is_file():
-        try:
-            prepare_assets(progress=False)
-        except HpeError as error:
-            pytest.skip(f"MakeHuman cache absent and cannot be built: {error}")
-    ok, reason = egl_available()
-    if not ok:
-        pytest.skip(reason)
     model = HeadModel(load_cache())
     renderer = Renderer(model.cache, SIZE)
     yield model, renderer, PairSampler(model, SIZE, "biwi", "any", seed=5, degrade=False)

@@ -13,7 +13,7 @@ import torch
 from safetensors import safe_open
 
 from hpe_ros.cli import main
-from hpe_ros.errors import HpeError, InputError
+from hpe_ros.errors import InputError
 from hpe_ros.model import load_checkpoint
 from hpe_ros.train.config import config_from_dict
 from hpe_ros.train.loop import EXPORT_FILE, Trainer, train
@@ -23,20 +23,10 @@ FAST_MODEL = {"name": "tiny", "overrides": {"depth": 2, "head_depth": 1, "head_i
 
 
 @pytest.fixture(scope="module")
-def shards(tmp_path_factory):
+def shards(tmp_path_factory, renderable):
     """One tar shard of 8 rendered 112 px pairs (the tiny network's input size)."""
-    from hpe_ros.synth.assets import cache_path, prepare_assets
     from hpe_ros.synth.dataset import SynthSettings, write_shard
-    from hpe_ros.synth.renderer import egl_available
 
-    if not cache_path().is_file():
-        try:
-            prepare_assets(progress=False)
-        except HpeError as error:
-            pytest.skip(f"MakeHuman cache absent and cannot be built: {error}")
-    ok, reason = egl_available()
-    if not ok:
-        pytest.skip(reason)
     folder = tmp_path_factory.mktemp("shards")
     write_shard(folder / "shard-000000.tar", SynthSettings(size=112, seed=3), range(PAIRS))
     return folder
