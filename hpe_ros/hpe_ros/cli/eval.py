@@ -84,6 +84,17 @@ def register_video(tasks: argparse._SubParsersAction) -> None:
     sub.set_defaults(func=run_video)
 
 
+def print_scores(summary: dict, detail: str) -> None:
+    """The MAE / geodesic line of a summary (when anything was scored) and the files written."""
+    mae = summary["mae"]
+    if mae is not None:
+        print(
+            f"MAE {mae['mean']:.2f} (yaw {mae['yaw']:.2f}, pitch {mae['pitch']:.2f}, roll {mae['roll']:.2f}),"
+            f" geodesic {summary['geodesic_deg']:.2f} deg, {detail}"
+        )
+    print(f"wrote {', '.join(summary['outputs'].values())}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the evaluation and print its headline numbers."""
     from hpe_ros.evaluate.runner import run_aflw2000_eval
@@ -99,16 +110,10 @@ def run(args: argparse.Namespace) -> int:
         limit=args.limit,
         progress=not args.no_progress,
     )
-    mae = summary["mae"]
     print(
         f"{args.task} {summary['estimator']} [{args.crop}]: n={summary['n']} failures={summary['failures']}"
     )
-    if mae is not None:
-        print(
-            f"MAE {mae['mean']:.2f} (yaw {mae['yaw']:.2f}, pitch {mae['pitch']:.2f}, roll {mae['roll']:.2f}),"
-            f" geodesic {summary['geodesic_deg']:.2f} deg, {summary['ms_per_image']:.1f} ms/image"
-        )
-    print(f"wrote {', '.join(summary['outputs'].values())}")
+    print_scores(summary, f"{summary['ms_per_image']:.1f} ms/image")
     return 0
 
 
@@ -119,14 +124,8 @@ def run_synth(args: argparse.Namespace) -> int:
     summary = run_synth_eval(
         args.protocol, args.model, args.json, args.limit, args.cache, progress=not args.no_progress
     )
-    mae, gap = summary["mae"], summary["gap"]
     print(f"synth {args.protocol} {summary['estimator']}: n={summary['n']} failures={summary['failures']}")
-    if mae is not None:
-        print(
-            f"MAE {mae['mean']:.2f} (yaw {mae['yaw']:.2f}, pitch {mae['pitch']:.2f}, roll {mae['roll']:.2f}),"
-            f" geodesic {summary['geodesic_deg']:.2f} deg, gap mean {gap['mean']:.1f} deg"
-        )
-    print(f"wrote {', '.join(summary['outputs'].values())}")
+    print_scores(summary, f"gap mean {summary['gap']['mean']:.1f} deg")
     return 0
 
 
