@@ -276,6 +276,11 @@ class Renderer:
         prog["translation"].value = tuple(float(v) for v in t)
         self.shadow_fbo.use()
         ctx.clear(depth=1.0)
+        self._draw_opaque(prog, parts)
+
+    def _draw_opaque(self, prog, parts: list[MeshPart]) -> None:
+        """Draw ``parts`` with ``prog``, depth-tested and unblended (the shadow and position passes)."""
+        ctx = self.ctx
         ctx.enable(ctx.DEPTH_TEST)
         ctx.disable(ctx.BLEND)
         drawn = list(self._vaos(prog, parts))
@@ -294,16 +299,8 @@ class Renderer:
         self._set_camera(prog, K, R, t)
         self.float_fbo.use()
         ctx.clear(0.0, 0.0, 0.0, 0.0, depth=1.0)
-        ctx.enable(ctx.DEPTH_TEST)
-        ctx.disable(ctx.BLEND)
-        drawn = list(self._vaos(prog, parts))
-        try:
-            for part, vao, _ in drawn:
-                self._texture(part.texture).use(0)
-                vao.render()
-            raw = self.float_fbo.read(components=4, dtype="f4", alignment=1)
-        finally:
-            _release(drawn)
+        self._draw_opaque(prog, parts)
+        raw = self.float_fbo.read(components=4, dtype="f4", alignment=1)
         return np.frombuffer(raw, np.float32).reshape(self.size, self.size, 4)[::-1].copy()
 
     def release(self) -> None:
