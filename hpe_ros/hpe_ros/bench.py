@@ -88,7 +88,7 @@ def model_cost(config: Any) -> dict[str, Any]:
     row = complexity_table([config])[0]
     return {
         "image_size": config.image_size,
-        "params": round(row["params_m"] * 1e6),
+        "params": row["params"],
         "gflop_per_pair": round(row["gflop_per_pair"], 3),
         "gflop_per_frame_absolute": round(row["gflop_per_frame_absolute"], 3),
     }

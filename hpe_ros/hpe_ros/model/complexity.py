@@ -25,7 +25,7 @@ def forward_flops(cfg: ModelConfig, num_frames: int = 2) -> int:
 
 
 def complexity_table(cfgs: list[ModelConfig]) -> list[dict[str, float | str]]:
-    """Rows {config, params_m, gflop_per_pair, gflop_per_frame_absolute} for a report or ``hpe bench``."""
+    """Rows {config, params, gflop_per_pair, gflop_per_frame_absolute} for a report or ``hpe bench``."""
     rows = []
     for cfg in cfgs:
         with torch.device("meta"):
@@ -33,28 +33,9 @@ def complexity_table(cfgs: list[ModelConfig]) -> list[dict[str, float | str]]:
         rows.append(
             {
                 "config": cfg.name,
-                "params_m": params / 1e6,
+                "params": params,
                 "gflop_per_pair": forward_flops(cfg, 2) / 1e9,
                 "gflop_per_frame_absolute": forward_flops(cfg, 1) / 1e9,
             }
         )
     return rows
-
-
-def cached_anchor_flops(cfg: ModelConfig) -> dict[str, int]:
-    """FLOPs of the two stages: embedding one frame, and the cross-frame stage + head for one pair.
-
-    With ``cfg.frame_only_depth`` > 0 and cached anchor tokens, K anchors for one query cost
-    ``embed_frame + K * pair_from_tokens`` instead of ``K * (2 * embed_frame + pair_from_tokens)``.
-    """
-    with torch.device("meta"):
-        model = HeadPoseNet(cfg).eval().requires_grad_(False)
-        frame = torch.zeros(1, 1, 3, cfg.image_size, cfg.image_size)
-    with FlopCounterMode(display=False) as embed_counter:
-        tokens = model.embed_frames(frame, anchor_first=False)
-    with FlopCounterMode(display=False) as pair_counter:
-        model.pose_from_tokens(torch.cat([tokens, tokens], dim=1))
-    return {
-        "embed_frame": embed_counter.get_total_flops(),
-        "pair_from_tokens": pair_counter.get_total_flops(),
-    }
