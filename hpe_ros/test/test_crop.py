@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-from conftest import shared_dir
 
 from hpe_ros.crop import CropBox, box_from_detection, box_from_landmarks, crop_and_resize, crop_intrinsics
 from hpe_ros.errors import InputError
@@ -127,14 +126,11 @@ def sixdrepnet_reference_crop(image, pt2d: np.ndarray) -> np.ndarray:
     return np.asarray(resized.crop((left, top, left + 224, top + 224)))
 
 
-def test_landmark_crop_matches_sixdrepnet_pipeline_on_aflw2000():
+def test_landmark_crop_matches_sixdrepnet_pipeline_on_aflw2000(aflw2000_dev):
     from PIL import Image
     from scipy.io import loadmat
 
-    folder = shared_dir() / "data" / "aflw2000-3d-dev"
-    images = sorted(folder.glob("*.jpg"))[:6]
-    if not images:
-        pytest.skip(f"AFLW2000-3D dev split not found in {folder} (set HPE_SHARED)")
+    images = sorted(aflw2000_dev.glob("*.jpg"))[:6]
     for path in images:
         pt2d = loadmat(path.with_suffix(".mat"), variable_names=["pt2d"])["pt2d"].T
         image = Image.open(path).convert("RGB")

@@ -21,11 +21,9 @@ IMAGE = "image00013"
 
 
 @pytest.fixture(scope="module")
-def face_image(shared):
+def face_image(aflw2000_dev):
     """A real dev image (RGB) and its 68 ground-truth landmarks in pixels (2, 68), from ``pt3d_68``."""
-    folder = shared / "data" / "aflw2000-3d-dev"
-    if not (folder / f"{IMAGE}.jpg").is_file():
-        pytest.skip(f"{folder} lacks {IMAGE}.jpg")
+    folder = aflw2000_dev
     image = cv2.cvtColor(cv2.imread(str(folder / f"{IMAGE}.jpg")), cv2.COLOR_BGR2RGB)
     return image, scipy.io.loadmat(str(folder / f"{IMAGE}.mat"))["pt3d_68"][:2]
 

@@ -155,12 +155,11 @@ def test_cli_writes_the_report(tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def dev_data(shared):
-    folder = shared / "data" / "aflw2000-3d-dev"
+def dev_data(shared, aflw2000_dev):
     models = shared / "baselines" / "fsanet"
-    if not (folder / "SPLIT.txt").is_file() or not models.is_dir():
-        pytest.skip(f"{folder} or {models} is absent")
-    return folder, models
+    if not models.is_dir():
+        pytest.skip(f"{models} is absent")
+    return aflw2000_dev, models
 
 
 def test_fsanet_on_real_dev_images(dev_data, tmp_path):

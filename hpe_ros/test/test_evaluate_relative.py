@@ -20,11 +20,8 @@ def angle_deg(a: np.ndarray, b: np.ndarray) -> float:
 
 
 @pytest.fixture(scope="module")
-def dev_samples(shared):
-    folder = shared / "data" / "aflw2000-3d-dev"
-    if not (folder / "SPLIT.txt").is_file():
-        pytest.skip(f"{folder} is absent")
-    return load_aflw2000(folder, folder / "SPLIT.txt")
+def dev_samples(aflw2000_dev):
+    return load_aflw2000(aflw2000_dev, aflw2000_dev / "SPLIT.txt")
 
 
 def lateral_check(sample, transform: PoseTransform, width: int = 450) -> tuple[float, float]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import shared_dir
 from scipy.spatial.transform import Rotation
 
 from hpe_ros import geometry as g
@@ -25,14 +24,11 @@ def rot(axis: str, deg: float) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def aflw():
+def aflw(aflw2000_dev):
     """Angles (N, 3) pitch/yaw/roll in radians, pt2d (N, 21, 2), pt3d_68 (N, 68, 3) of the dev split."""
     from scipy.io import loadmat
 
-    folder = shared_dir() / "data" / "aflw2000-3d-dev"
-    mats = sorted(folder.glob("*.mat"))
-    if not mats:
-        pytest.skip(f"AFLW2000-3D dev split not found in {folder} (set HPE_SHARED)")
+    mats = sorted(aflw2000_dev.glob("*.mat"))
     data = [loadmat(m, variable_names=["Pose_Para", "pt2d", "pt3d_68"]) for m in mats]
     angles = np.array([d["Pose_Para"][0, :3] for d in data], dtype=np.float64)
     pt2d = np.array([d["pt2d"].T for d in data], dtype=np.float64)

@@ -15,8 +15,7 @@ from hpe_ros.errors import ModelFileError
 from hpe_ros.model import HeadPoseNet, get_config, save_checkpoint
 from hpe_ros.model.checkpoint import read_checkpoint_header
 from hpe_ros.model.default import default_model_path, require_source_camera, resolve_model
-
-ASSETS = Path(__file__).resolve().parents[1] / "hpe_ros" / "assets"
+from hpe_ros.synth.clip import DEMO_CLIP_DIR
 
 
 def _assert_proper_rotation(R: np.ndarray) -> None:
@@ -49,8 +48,8 @@ def test_both_modes_give_proper_rotations_on_the_demo_clip():
     from hpe_ros.evaluate.estimators import load_network_estimator
     from hpe_ros.synth.clip import read_ground_truth
 
-    truth, _ = read_ground_truth(ASSETS / "demo_clip_gt.csv")
-    video = cv2.VideoCapture(str(ASSETS / "demo_clip.mp4"))
+    truth, _ = read_ground_truth(DEMO_CLIP_DIR / "demo_clip_gt.csv")
+    video = cv2.VideoCapture(str(DEMO_CLIP_DIR / "demo_clip.mp4"))
     ok, bgr = video.read()
     video.release()
     assert ok, "cannot decode the bundled demo clip"
@@ -82,6 +81,6 @@ def test_virtual_camera_checkpoints_are_refused_by_the_estimators_and_the_tracke
     path = save_checkpoint(tmp_path / "virtual.safetensors", HeadPoseNet(config), config, meta)
     with pytest.raises(ModelFileError, match="virtual_camera=true"):
         load_estimator(str(path))
-    demo = str(ASSETS / "demo_clip.mp4")
+    demo = str(DEMO_CLIP_DIR / "demo_clip.mp4")
     assert main(["track", demo, "--out", str(tmp_path / "out"), "--model", str(path)]) != 0
     assert not (tmp_path / "out").exists()
