@@ -23,12 +23,15 @@ RUNTIME = [
     "mcap>=1.1",
     "mediapipe>=0.10.14",
 ]
+# Building a network (torch) needs `tflite` to read the face-mesh front end of the mesh configs from the
+# mediapipe wheel; an exported ONNX model holds it and needs neither.
+TORCH = ["torch>=2.3", "tflite>=2.10"]
 EXTRAS = {
-    "torch": ["torch>=2.3"],
-    "export": ["torch>=2.3", "onnx>=1.16", "onnxscript>=0.1"],
-    "train": ["torch>=2.3", "peft>=0.11", "tensorboard>=2.15"],
+    "torch": TORCH,
+    "export": [*TORCH, "onnx>=1.16", "onnxscript>=0.1"],
+    "train": [*TORCH, "peft>=0.11", "tensorboard>=2.15"],
     "synth": ["moderngl>=5.10", "scikit-image>=0.22", "pillow>=10"],
-    "trt": ["tensorrt>=10", "torch>=2.3", "onnx>=1.16"],
+    "trt": ["tensorrt>=10", *TORCH, "onnx>=1.16"],
     "test": ["pytest", "catkin_pkg>=1.0", "colcon-common-extensions", "ruff", "mcap-ros2-support>=0.5"],
 }
 # Everything a developer or CI needs (TensorRT excluded: its builder is not on every registry).

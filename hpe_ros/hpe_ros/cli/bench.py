@@ -14,7 +14,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "weights), pair batch size and precision, plus params/GFLOP per config. Writes JSON and a PNG plot.",
     )
     parser.add_argument("--json", required=True, help="output JSON path (the plot goes beside it as .png)")
-    parser.add_argument("--configs", nargs="+", default=["tiny", "nano", "small"], help="model config names")
+    parser.add_argument("--configs", nargs="+", default=["mesh", "tiny", "nano"], help="model config names")
     parser.add_argument(
         "--backends",
         nargs="+",

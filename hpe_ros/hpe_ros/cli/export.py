@@ -13,8 +13,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "rotation [B,3,3], translation [B,3]; dynamic batch, static image size. Mode 'all' writes OUT "
         "(relative) and its companions OUT.<mode>.onnx, the family the engines load together.",
     )
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", help="checkpoint (.safetensors) to export")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--model", default="default", help="checkpoint (.safetensors) to export (default: the embedded model)"
+    )
     source.add_argument("--config", help="named model config, random weights (for benchmarks and tests)")
     parser.add_argument("--out", required=True, help="output .onnx path (relative mode)")
     parser.add_argument(
@@ -36,10 +38,12 @@ def run(args: argparse.Namespace) -> int:
     from hpe_ros.engine.export import export_validated
     from hpe_ros.engine.metadata import companion_path
     from hpe_ros.model import HeadPoseNet, get_config, load_checkpoint
+    from hpe_ros.model.default import resolve_model
 
-    if args.model:
-        net, config, _meta = load_checkpoint(args.model)
-        source = f"sha256:{sha256_file(args.model)}"
+    if not args.config:
+        path = resolve_model(args.model)
+        net, config, _meta = load_checkpoint(path)
+        source = f"sha256:{sha256_file(path)}"
     else:
         config = get_config(args.config)
         torch.manual_seed(args.seed)

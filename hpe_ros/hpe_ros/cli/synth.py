@@ -1,4 +1,5 @@
-"""``hpe synth``: prepare the MakeHuman asset cache, render synthetic pair shards, write a preview sheet."""
+"""``hpe synth``: prepare the MakeHuman asset cache, render synthetic pair shards, write a preview sheet,
+precompute the face-mesh landmarks of shards (training data of the ``mesh`` configs)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 
 
 def register(subparsers) -> None:
-    """Add ``hpe synth assets|render|preview|clip``."""
+    """Add ``hpe synth assets|render|preview|clip|landmarks``."""
     parser = subparsers.add_parser("synth", help="synthetic training pairs (MakeHuman + moderngl)")
     commands = parser.add_subparsers(dest="synth_command", required=True, metavar="STEP")
 
@@ -56,6 +57,18 @@ def register(subparsers) -> None:
     clip.add_argument("--fps", type=float, default=15.0)
     clip.add_argument("--seed", type=int, default=7, help="outfit and background seed")
     clip.add_argument("--supersample", type=int, default=2, help="render at N× and downscale")
+    landmarks = commands.add_parser(
+        "landmarks",
+        help="face-mesh landmarks of shard pairs, augmented (pose-exact roll/flip, photometric), as one .npz",
+    )
+    landmarks.add_argument("shards", help="folder of shard-*.tar from `hpe synth render --size 192`")
+    landmarks.add_argument("--out", required=True, help="output .npz")
+    landmarks.add_argument("--variants", type=int, default=2, help="augmented samples per pair")
+    landmarks.add_argument("--roll-deg", type=float, default=30.0, help="CLERF in-plane rotation range (±)")
+    landmarks.add_argument("--flip-prob", type=float, default=0.5, help="CLERF horizontal flip probability")
+    landmarks.add_argument("--no-photometric", action="store_true", help="no colour/blur/noise augmentation")
+    landmarks.add_argument("--seed", type=int, default=0)
+    landmarks.add_argument("--limit", type=int, help="stop after about this many pairs")
     parser.set_defaults(func=run)
 
 
@@ -98,6 +111,21 @@ def run(args: argparse.Namespace) -> int:
         spec = ClipSpec(seconds=args.seconds, fps=args.fps, seed=args.seed, supersample=args.supersample)
         paths = write_clip(args.out, spec, args.cache)
         print(f"{spec.frames} frames: {', '.join(str(p) for p in paths.values())}")
+        return 0
+    if args.synth_command == "landmarks":
+        from hpe_ros.train.config import AugmentSection
+        from hpe_ros.train.landmarks import precompute_landmarks
+
+        augment = AugmentSection(
+            photometric=not args.no_photometric,
+            virtual_camera=False,
+            roll_deg=args.roll_deg,
+            flip_prob=args.flip_prob,
+        )
+        counts = precompute_landmarks(
+            args.shards, args.out, args.variants, augment, args.seed, limit=args.limit
+        )
+        print(f"{counts['samples']} samples from {counts['pairs']} pairs: {args.out}")
         return 0
     if args.synth_command == "render":
         from hpe_ros.synth.dataset import write_shards

@@ -91,4 +91,4 @@ def export_modes(config: Any) -> tuple[Mode, ...]:
 
 def token_shape(config: Any) -> tuple[int, int]:
     """(P, D) of a config's per-frame tokens: camera + register tokens + patches, embed width."""
-    return 1 + config.num_register_tokens + config.grid_size**2, config.embed_dim
+    return 1 + config.num_register_tokens + config.num_patches, config.embed_dim

@@ -13,8 +13,8 @@ from torch import Tensor, nn
 
 from hpe_ros.model.config import ModelConfig
 from hpe_ros.model.layers import Block
-from hpe_ros.model.patch_embed import ConvStemPatchEmbed, DinoV2PatchEmbed
-from hpe_ros.model.rope import RotaryEmbedding2D
+from hpe_ros.model.patch_embed import ConvStemPatchEmbed, DinoV2PatchEmbed, FaceMeshEmbed
+from hpe_ros.model.rope import RopeTables, RotaryEmbedding2D
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -27,6 +27,8 @@ def build_patch_embed(cfg: ModelConfig) -> nn.Module:
             cfg.image_size, cfg.patch_size, cfg.embed_dim, cfg.dino_depth, cfg.num_heads,
             cfg.num_register_tokens, cfg.dino_pretrained_grid, cfg.mlp_ratio,
         )  # fmt: skip
+    if cfg.patch_embed == "face_mesh":
+        return FaceMeshEmbed(cfg.embed_dim, cfg.mesh_tokens)
     return ConvStemPatchEmbed(cfg.patch_size, cfg.embed_dim, cfg.stem_channels)
 
 
@@ -39,7 +41,11 @@ def frame_slots(token: Tensor, batch: int, num_frames: int, anchor_first: bool) 
 
 
 class Aggregator(nn.Module):
-    """images [B, S, 3, H, W] in [0, 1] -> last-layer tokens [B, S, 1 + registers + grid², 2·D]."""
+    """images [B, S, 3, H, W] in [0, 1] -> last-layer tokens [B, S, 1 + registers + patches, 2·D].
+
+    Face-mesh configs take landmarks [B, S, 468, 3] in place of images too (the frozen front end's output,
+    precomputed for training) and use no RoPE: their tokens are pooled from landmarks with learned embeddings.
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -47,8 +53,13 @@ class Aggregator(nn.Module):
         self.patch_embed = build_patch_embed(cfg)
         self.camera_token = nn.Parameter(torch.randn(1, 2, 1, cfg.embed_dim) * 1e-6)
         self.register_token = nn.Parameter(torch.randn(1, 2, cfg.num_register_tokens, cfg.embed_dim) * 1e-6)
-        self.rope = RotaryEmbedding2D(
-            cfg.embed_dim // cfg.num_heads, cfg.grid_size, self.patch_start_idx, cfg.rope_frequency
+        self.uses_landmarks = cfg.uses_landmarks
+        self.rope = (
+            None
+            if cfg.uses_landmarks
+            else RotaryEmbedding2D(
+                cfg.embed_dim // cfg.num_heads, cfg.grid_size, self.patch_start_idx, cfg.rope_frequency
+            )
         )
 
         def block() -> Block:
@@ -73,14 +84,19 @@ class Aggregator(nn.Module):
         Frames do not interact here, so an anchor's tokens can be computed once and cached.
         ``anchor_first`` (default: S > 1) gives frame 0 the anchor slot; other frames take the other slot.
         """
-        B, S, _, H, W = images.shape
+        B, S = images.shape[:2]
         anchor_first = S > 1 if anchor_first is None else anchor_first
-        images = (images - self._resnet_mean) / self._resnet_std
-        patches = self.patch_embed(images.reshape(B * S, 3, H, W))
+        frames = images.flatten(0, 1)
+        if not self.uses_landmarks:
+            patches = self.patch_embed((frames - self._resnet_mean[0]) / self._resnet_std[0])
+        elif images.dim() == 4:  # landmarks [B, S, 468, 3]
+            patches = self.patch_embed.tokens(frames)
+        else:
+            patches = self.patch_embed(frames)
         camera = frame_slots(self.camera_token, B, S, anchor_first)
         registers = frame_slots(self.register_token, B, S, anchor_first)
         tokens = torch.cat([camera, registers, patches], dim=1)
-        frame_rope = self.rope.tables(1)
+        frame_rope = self._rope(1)
         for block in self.frame_only_blocks:
             tokens = block(tokens, frame_rope)
         return tokens.reshape(B, S, *tokens.shape[1:])
@@ -88,9 +104,12 @@ class Aggregator(nn.Module):
     def aggregate(self, tokens: Tensor) -> Tensor:
         """Cross-frame stage (alternating attention): tokens [B, S, P, D] -> last tokens [B, S, P, 2·D]."""
         B, S, P, C = tokens.shape
-        frame_rope, global_rope = self.rope.tables(1), self.rope.tables(S)
+        frame_rope, global_rope = self._rope(1), self._rope(S)
         frame_out = global_out = tokens
         for frame_block, global_block in zip(self.frame_blocks, self.global_blocks, strict=True):
             frame_out = frame_block(global_out.reshape(B * S, P, C), frame_rope)
             global_out = global_block(frame_out.reshape(B, S * P, C), global_rope)
         return torch.cat([frame_out.reshape(B, S, P, C), global_out.reshape(B, S, P, C)], dim=-1)
+
+    def _rope(self, num_frames: int) -> RopeTables | None:
+        return None if self.rope is None else self.rope.tables(num_frames)

@@ -8,7 +8,10 @@ from typing import Any, Literal
 
 from hpe_ros.errors import InputError, ModelFileError
 
-PatchEmbedKind = Literal["conv_stem", "dinov2"]
+FACE_MESH_INPUT_SIZE = 192  # MediaPipe face_landmark.tflite input (hpe_ros.model.face_mesh)
+FACE_MESH_LANDMARKS = 468
+
+PatchEmbedKind = Literal["conv_stem", "dinov2", "face_mesh"]
 RotationKind = Literal["quat", "6d"]
 
 
@@ -27,7 +30,8 @@ class ModelConfig:
     rope_frequency: float = 100.0
     layer_scale_init: float = 0.01
     frame_only_depth: int = 0  # leading per-frame blocks (no global partner): an anchor's output is cacheable
-    patch_embed: PatchEmbedKind = "conv_stem"
+    patch_embed: PatchEmbedKind = "conv_stem"  # face_mesh: frozen MediaPipe landmarks as tokens (192 px)
+    mesh_tokens: int = 32  # face_mesh only: tokens the 468 landmarks are pooled into (learned assignment)
     stem_channels: int = 32  # conv_stem only: width of the 3x3 convolutions at half resolution
     dino_depth: int = 0  # dinov2 only: number of ViT blocks inside the patch embed
     dino_pretrained_grid: int = 37  # dinov2 only: the pos-embed grid of the pretrained weights (518 / 14)
@@ -49,6 +53,8 @@ class ModelConfig:
             raise ValueError(f"{self.name}: 2-D RoPE needs a head dimension divisible by 4")
         if self.patch_embed == "conv_stem" and self.patch_size % 2:
             raise ValueError(f"{self.name}: conv_stem needs an even patch_size")
+        if self.patch_embed == "face_mesh" and self.image_size != FACE_MESH_INPUT_SIZE:
+            raise ValueError(f"{self.name}: face_mesh needs image_size {FACE_MESH_INPUT_SIZE}")
         if self.rotation not in ("quat", "6d"):
             raise ValueError(f"{self.name}: rotation must be 'quat' or '6d', not {self.rotation!r}")
 
@@ -56,6 +62,16 @@ class ModelConfig:
     def grid_size(self) -> int:
         """Patches per image side."""
         return self.image_size // self.patch_size
+
+    @property
+    def num_patches(self) -> int:
+        """Tokens per frame besides the camera and register tokens: patches, or pooled face-mesh landmarks."""
+        return self.mesh_tokens if self.patch_embed == "face_mesh" else self.grid_size**2
+
+    @property
+    def uses_landmarks(self) -> bool:
+        """Whether the network also takes face-mesh landmarks [B, S, 468, 3] in place of images."""
+        return self.patch_embed == "face_mesh"
 
     @property
     def encoding_dim(self) -> int:
@@ -98,6 +114,14 @@ CONFIGS: dict[str, ModelConfig] = {
     "nano-cache": ModelConfig(
         name="nano-cache", image_size=224, patch_size=14, embed_dim=224, depth=2, frame_only_depth=4,
         num_heads=4, stem_channels=16, head_depth=3, head_num_heads=7,
+    ),
+    # Tokens come from the 468 landmarks of MediaPipe's frozen, real-trained face-mesh network (0.6 M
+    # parameters, read from the mediapipe wheel, never stored in our checkpoints), not image patches: the
+    # sim-to-real lever measured in models/MODEL_CARD.md. Landmarks (with learned identity embeddings) are
+    # pooled into 32 tokens by a learned soft assignment; no RoPE.
+    "mesh": ModelConfig(
+        name="mesh", image_size=192, patch_size=16, embed_dim=96, depth=2, num_heads=4,
+        patch_embed="face_mesh", head_depth=2, head_num_heads=4,
     ),
     "small": ModelConfig(
         name="small", image_size=224, patch_size=14, embed_dim=384, depth=6, num_heads=6,

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from hpe_ros.errors import InputError
 from hpe_ros.model.aggregator import Aggregator
 from hpe_ros.model.camera_head import CameraHead
-from hpe_ros.model.config import ModelConfig
+from hpe_ros.model.config import FACE_MESH_LANDMARKS, ModelConfig
 from hpe_ros.model.pose_encoding import encoding_to_pose
 
 
@@ -26,7 +26,11 @@ def init_linear(module: nn.Module) -> None:
 
 
 class HeadPoseNet(nn.Module):
-    """images [B, S, 3, H, W] RGB in [0, 1] -> pose encodings [B, S, E], one per refinement iteration."""
+    """images [B, S, 3, H, W] RGB in [0, 1] -> pose encodings [B, S, E], one per refinement iteration.
+
+    Face-mesh configs (``cfg.uses_landmarks``) also take the landmarks of their frozen front end
+    [B, S, 468, 3] in place of the images (training on precomputed landmarks).
+    """
 
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -65,9 +69,13 @@ class HeadPoseNet(nn.Module):
 
     def _check_input(self, images: Tensor) -> None:
         size = self.cfg.image_size
-        if images.dim() != 5 or images.shape[2] != 3 or images.shape[3] != size or images.shape[4] != size:
+        landmarks = (
+            self.cfg.uses_landmarks and images.dim() == 4 and images.shape[2:] == (FACE_MESH_LANDMARKS, 3)
+        )
+        if not landmarks and (images.dim() != 5 or images.shape[2:] != (3, size, size)):
+            extra = f" or landmarks [B, S, {FACE_MESH_LANDMARKS}, 3]" if self.cfg.uses_landmarks else ""
             raise InputError(
-                f"{self.cfg.name} expects images [B, S, 3, {size}, {size}], got {list(images.shape)}"
+                f"{self.cfg.name} expects images [B, S, 3, {size}, {size}]{extra}, got {list(images.shape)}"
             )
         if images.shape[1] not in (1, 2):
             raise InputError(f"S must be 1 (absolute) or 2 (anchor, query), got {images.shape[1]}")

@@ -29,10 +29,12 @@ class ModelSection:
 
 @dataclass
 class DataSection:
-    """Training pairs: rendered on the fly (``render``) or read from ``hpe synth render`` shards."""
+    """Training pairs: rendered on the fly (``render``), read from ``hpe synth render`` shards, or (face-mesh
+    configs) the precomputed landmarks of such shards (``hpe synth landmarks``, augmentation included)."""
 
-    source: Literal["render", "shards"] = "render"
+    source: Literal["render", "shards", "landmarks"] = "render"
     shards: str | None = None  # folder of shard-*.tar (source: shards)
+    landmarks: str | None = None  # `hpe synth landmarks` .npz, or a folder of them (source: landmarks)
     poses: Literal["biwi", "full"] = "biwi"
     anchor: Literal["neutral", "small-gap", "any"] = "any"
     identities: int = 250

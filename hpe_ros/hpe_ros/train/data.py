@@ -60,6 +60,14 @@ def training_stream(
     Renders: rank r takes indices r·RANK_STRIDE + skip, … (each worker a stride of them). Shards: rank r takes
     every world-th shard; a DataLoader worker needs a shard of its own, so workers ≤ shards per rank.
     """
+    if data.source == "landmarks":
+        from hpe_ros.train.landmarks import LandmarkPairs
+
+        if world > 1:
+            raise InputError("data.source landmarks trains in one process (it is milliseconds per step)")
+        if not data.landmarks:
+            raise InputError("data.source is landmarks but data.landmarks (the .npz) is unset")
+        return LandmarkPairs(data.landmarks, seed, skip), 0
     if data.source == "render":
         settings = synth_settings(data, size, seed)
         return SyntheticPairs(settings, length=None, start=rank * RANK_STRIDE + skip), data.workers

@@ -181,6 +181,8 @@ class Trainer:
             raise InputError(f"{self.out} already holds a run; pass --resume or choose another --out")
         torch.manual_seed(cfg.seed)  # the same initial weights on every rank
         self.model, self.model_cfg = build_model(cfg)
+        if cfg.data.source == "landmarks" and not self.model_cfg.uses_landmarks:
+            raise InputError(f"precomputed landmarks train face-mesh configs, not {self.model_cfg.name}")
         self.model.to(self.rt.device)
         self.generator = torch.Generator().manual_seed(cfg.seed * 1000 + self.rt.rank)
         self.stage = "contrastive" if cfg.contrastive.enabled else "pose"
@@ -348,12 +350,17 @@ class Trainer:
         progress = tqdm(range(self.step, end), desc="pose", disable=not self.rt.main, initial=self.step)
         for _ in progress:
             batch = to_device(next_batch(batches, self.step), self.rt.device)
-            if batch["anchor"].shape[-1] != size:
-                got = batch["anchor"].shape[-1]
-                raise InputError(f"training images are {got} px; the model needs {size}")
-            geometric_augment(batch, cfg.augment, self.generator)
-            images = stage_images(batch, cfg.mode)
-            images = photometric_augment(images.flatten(0, 1), cfg.augment, self.generator).view_as(images)
+            if cfg.data.source == "landmarks":  # augmented before the frozen front end, once
+                images = stage_images(batch, cfg.mode)
+            else:
+                if batch["anchor"].shape[-1] != size:
+                    got = batch["anchor"].shape[-1]
+                    raise InputError(f"training images are {got} px; the model needs {size}")
+                geometric_augment(batch, cfg.augment, self.generator)
+                images = stage_images(batch, cfg.mode)
+                images = photometric_augment(images.flatten(0, 1), cfg.augment, self.generator).view_as(
+                    images
+                )
             terms = self._task_losses(model, images, batch)
             grad_norm = self._step()
             self.step += 1

@@ -1,0 +1,108 @@
+"""The face-mesh front end (MediaPipe's face_landmark.tflite replayed in PyTorch) and the ``mesh`` config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hpe_ros.errors import InputError, ModelFileError
+from hpe_ros.model import HeadPoseNet, get_config
+from hpe_ros.model.face_mesh import FaceMesh, _same_padding
+
+# Two 192-px crops of our demo clip and what TensorFlow Lite 2.14 (tflite-runtime, XNNPACK) computed for them
+# from the same face_landmark.tflite: the port must reproduce the reference interpreter, not itself.
+GOLDEN = Path(__file__).parent / "data" / "face_mesh_golden.npz"
+
+
+@pytest.fixture(scope="module")
+def face_mesh() -> FaceMesh:
+    return FaceMesh().eval()
+
+
+@pytest.fixture(scope="module")
+def golden() -> dict[str, np.ndarray]:
+    with np.load(GOLDEN) as data:
+        return dict(data)
+
+
+def as_input(crops: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(crops).permute(0, 3, 1, 2).float() / 255
+
+
+def test_port_reproduces_tensorflow_lite(face_mesh, golden):
+    with torch.no_grad():
+        landmarks, presence = face_mesh(as_input(golden["crops"]))
+    assert landmarks.shape == (2, 468, 3)
+    np.testing.assert_allclose(landmarks.numpy(), golden["landmarks"], atol=2e-3)
+    np.testing.assert_allclose(presence.numpy(), golden["presence"], atol=2e-3)
+
+
+def test_landmarks_follow_the_face(face_mesh, golden):
+    """A mirrored crop gives mirrored landmarks (x -> 191 - x), within a pixel on average."""
+    crops = golden["crops"][:1]
+    with torch.no_grad():
+        plain, _ = face_mesh(as_input(crops))
+        mirrored, _ = face_mesh(as_input(crops[:, :, ::-1].copy()))
+    plain_x = np.sort(plain[0, :, 0].numpy())
+    mirrored_x = np.sort(191 - mirrored[0, :, 0].numpy())
+    assert np.abs(plain_x - mirrored_x).mean() < 1.0
+
+
+def test_tensorflow_same_padding():
+    assert _same_padding(192, 3, 2) == (0, 1)
+    assert _same_padding(96, 3, 1) == (1, 1)
+    assert _same_padding(12, 2, 2) == (0, 0)
+
+
+def test_a_file_that_is_not_the_face_mesh_is_a_model_file_error(tmp_path):
+    bad = tmp_path / "face_landmark.tflite"
+    bad.write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelFileError, match="TensorFlow Lite"):
+        FaceMesh(bad)
+
+
+def test_mesh_network_takes_images_or_their_landmarks(face_mesh, golden):
+    torch.manual_seed(0)
+    net = HeadPoseNet(get_config("mesh")).eval()
+    images = as_input(golden["crops"])[None]  # [1, 2, 3, 192, 192]: anchor, query
+    with torch.no_grad():
+        from_images = net(images)[-1]
+        landmarks, _ = face_mesh(images[0])
+        from_landmarks = net(landmarks[None])[-1]
+    torch.testing.assert_close(from_images, from_landmarks, atol=1e-4, rtol=1e-4)
+    assert from_images.shape == (1, 2, get_config("mesh").encoding_dim)
+
+
+def test_checkpoints_never_hold_the_face_mesh_weights():
+    net = HeadPoseNet(get_config("mesh"))
+    assert not [key for key in net.state_dict() if "face_mesh" in key]
+    frozen = sum(b.numel() for b in net.aggregator.patch_embed.face_mesh.buffers())
+    assert frozen > 500_000 and all(
+        not p.requires_grad for p in net.aggregator.patch_embed.face_mesh.parameters()
+    )
+
+
+def test_wrong_inputs_are_input_errors():
+    net = HeadPoseNet(get_config("mesh"))
+    with pytest.raises(InputError, match="landmarks"):
+        net(torch.zeros(1, 2, 100, 3))
+    with pytest.raises(InputError):
+        net(torch.zeros(1, 2, 3, 112, 112))
+
+
+def test_mesh_configs_need_the_face_mesh_input_size():
+    with pytest.raises(ValueError, match="192"):
+        get_config("mesh").replace(image_size=224, patch_size=14)
+
+
+def test_missing_mediapipe_is_a_clear_error(monkeypatch):
+    import importlib.util
+
+    from hpe_ros.model import face_mesh as module
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelFileError, match="mediapipe"):
+        module.face_mesh_tflite_path()
