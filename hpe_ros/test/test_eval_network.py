@@ -101,3 +101,20 @@ def test_margin_frames_a_blazeface_box_like_the_synthetic_crops(renderable):
     assert 0.85 < np.median(sides) < 1.15, f"crop side / rendered crop side: {np.round(sides, 2)}"
     # The renders jitter the crop centre (σ = 0.04 side per axis) and centre it on the head, not the face.
     assert np.median(shifts) < 0.2, f"crop centre offset / crop side: {np.round(shifts, 2)}"
+
+
+def test_at_absolute_hides_the_relative_mode(checkpoint):
+    from hpe_ros.errors import InputError
+    from hpe_ros.evaluate.estimators import AbsoluteOnly, RelativeFromAbsolute, as_relative
+
+    both = load_estimator(str(checkpoint))
+    absolute = load_estimator(f"{checkpoint}@absolute")
+    assert isinstance(absolute, AbsoluteOnly) and not isinstance(absolute, RelativePoseEstimator)
+    assert isinstance(as_relative(absolute), RelativeFromAbsolute)
+    image = np.random.default_rng(1).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+    face = Detection(50.0, 50.0, 150.0, 150.0, 1.0)
+    np.testing.assert_allclose(absolute.estimate(image, face), both.estimate(image, face), atol=1e-5)
+    with pytest.raises(InputError, match="only MODEL@absolute"):
+        load_estimator(f"{checkpoint}@relative")
+    with pytest.raises(InputError, match="does not apply"):
+        load_estimator("mean-pose@absolute")

@@ -77,6 +77,18 @@ class MeanPoseEstimator:
         return self._rotation.copy()
 
 
+class AbsoluteOnly:
+    """Hides a network's relative mode: relative protocols then combine two absolute estimates
+    (``--model MODEL@absolute``), which measures relative vs absolute mode on the same weights."""
+
+    def __init__(self, estimator: AbsolutePoseEstimator) -> None:
+        self.estimator = estimator
+        self.name = f"{estimator.name} [absolute mode]"
+
+    def estimate(self, image_rgb: np.ndarray, face: Detection) -> np.ndarray:
+        return self.estimator.estimate(image_rgb, face)
+
+
 def as_relative(estimator: object) -> RelativePoseEstimator:
     """The estimator itself when it has a relative mode, else two absolute estimates combined."""
     if isinstance(estimator, RelativePoseEstimator):
@@ -91,9 +103,18 @@ def load_estimator(spec: str) -> AbsolutePoseEstimator | RelativePoseEstimator:
     - ``mean-pose`` or ``mean-pose:PITCH,YAW,ROLL`` (degrees): a constant pose.
     - ``default``: the embedded default model (:mod:`hpe_ros.model.default`).
     - a ``*.safetensors`` / ``*.onnx`` file: one of our networks (see :func:`load_network_estimator`).
+    - ``default@absolute`` / ``FILE@absolute``: that network in absolute mode only (:class:`AbsoluteOnly`).
     """
     from hpe_ros.model.default import DEFAULT_MODEL, default_model_path
 
+    network_spec, at, task = spec.partition("@")
+    if at:
+        if task != "absolute":
+            raise InputError(f"unknown mode {task!r} in {spec!r}: only MODEL@absolute exists")
+        network = load_estimator(network_spec)
+        if not hasattr(network, "estimate_relative"):
+            raise InputError(f"{network_spec!r} is not one of our networks: @absolute does not apply")
+        return AbsoluteOnly(network)
     if spec == DEFAULT_MODEL:
         return load_network_estimator(default_model_path())
     name, _, argument = spec.partition(":")
