@@ -49,8 +49,12 @@ class AnchorConfig:
         metadata={"description": "A new keyframe must be at least this far (deg) from every anchor."},
     )
     insert_min_confidence: float = field(
-        default=0.5,
-        metadata={"description": "A new keyframe needs an estimate at least this confident (0..1)."},
+        default=0.35,
+        metadata={
+            "description": "A new keyframe needs an estimate at least this confident (0..1); an estimate "
+            "from the root alone reaches at most exp(-prior_sigma_deg / confidence_scale_deg) x the "
+            "detection score."
+        },
     )
     bootstrap_frames: int = field(
         default=5, metadata={"description": "Absolute-mode frames to pick the most neutral root anchor from."}
@@ -88,6 +92,12 @@ class AnchorConfig:
         ):
             raise InputError(
                 "anchor buffer needs 1 <= anchors_per_query <= max_anchors and bootstrap_frames >= 1"
+            )
+        single_anchor = float(np.exp(-self.prior_sigma_deg / self.confidence_scale_deg))
+        if self.insert_min_confidence > single_anchor:
+            raise InputError(
+                f"insert_min_confidence {self.insert_min_confidence:g} is above {single_anchor:.3f}, the "
+                "most an estimate from the root anchor alone can reach: no keyframe would ever be inserted"
             )
 
 

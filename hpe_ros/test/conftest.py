@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
@@ -82,3 +83,23 @@ def make_face_pose(track_id: int, stamp_ns: int, yaw_deg: float, x: float, ancho
         num_anchors=3,
         position_from_depth=False,
     )
+
+
+class ScriptedCapture:
+    """A ``cv2.VideoCapture`` stand-in: ``decodes[i]`` says whether read number i returns a frame."""
+
+    def __init__(self, decodes: list[bool], reported_frames: int) -> None:
+        self.decodes, self.reported_frames = list(decodes), reported_frames
+
+    def isOpened(self) -> bool:  # noqa: N802 (OpenCV's name)
+        return True
+
+    def get(self, prop: int) -> float:
+        return {cv2.CAP_PROP_FPS: 25.0, cv2.CAP_PROP_FRAME_COUNT: float(self.reported_frames)}.get(prop, 0.0)
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        ok = self.decodes.pop(0) if self.decodes else False
+        return ok, np.zeros((8, 8, 3), np.uint8) if ok else None
+
+    def release(self) -> None:
+        pass

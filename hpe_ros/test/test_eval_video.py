@@ -18,7 +18,9 @@ from hpe_ros.evaluate.video import (
     run_video_eval,
     still_steps,
 )
+from hpe_ros.geometry import geodesic_deg
 from hpe_ros.model import CONFIGS, HeadPoseNet, save_checkpoint
+from hpe_ros.synth.clip import read_ground_truth
 
 FPS = 15.0
 
@@ -86,6 +88,10 @@ def test_eval_video_on_the_bundled_clip_reports_both_modes(checkpoint, tmp_path)
         assert set(accuracy["mae"]) == {"yaw", "pitch", "roll", "mean"} and accuracy["geodesic_deg"] >= 0
         assert entry["jitter"]["steps"] >= 15, "the clip starts with 1.5 s (22 steps) of a still head"
         assert entry["jitter_truly_still"]["steps"] >= 15
+    floor = summary["constant_frontal"]  # the frontal pose on every frame: the floor a model must beat
+    truth, _ = read_ground_truth(summary["ground_truth"])
+    expected = np.mean([geodesic_deg(np.eye(3), frame.R) for frame in truth[:36]])
+    assert floor["n"] == 36 and floor["geodesic_deg"] == pytest.approx(expected, abs=1e-6)
     cycle = summary["cycle_consistency"]
     assert cycle["triplets"] > 0 and 0.0 <= cycle["median_deg"] <= 180.0
     rows = (tmp_path / "demo.csv").read_text().splitlines()

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from conftest import make_face_pose
+from conftest import ScriptedCapture, make_face_pose
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
 from scipy.spatial.transform import Rotation
@@ -195,3 +195,49 @@ def test_bad_frames_are_rejected_clearly(tmp_path: Path):
     (tmp_path / "bad" / "0.png").write_bytes(b"not a png")
     with pytest.raises(InputError, match=r"0\.png"):
         list(open_source(str(tmp_path / "bad")))
+
+
+def scripted_source(tmp_path: Path, monkeypatch, decodes: list[bool], reported_frames: int) -> VideoSource:
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"stand-in")
+    monkeypatch.setattr(cv2, "VideoCapture", lambda spec: ScriptedCapture(decodes, reported_frames))
+    return VideoSource(str(path))
+
+
+def test_video_source_reads_past_undecodable_frames_and_reports_a_truncation(tmp_path: Path, monkeypatch):
+    damaged = scripted_source(tmp_path, monkeypatch, [True] * 3 + [False] * 2 + [True] * 3, 8)
+    frames = list(damaged)
+    assert [f.index for f in frames] == [0, 1, 2, 5, 6, 7]  # indices and stamps keep the file's timeline
+    assert frames[3].stamp_ns == 5 * 40_000_000
+    assert damaged.problems() == [f"{damaged.name}: 2 undecodable frame(s) skipped (corrupt data)"]
+
+    truncated = scripted_source(tmp_path, monkeypatch, [True] * 4, 10)
+    assert len(list(truncated)) == 4
+    assert truncated.problems() == [
+        f"{truncated.name}: the video stopped decoding after 4 of the 10 frames its header reports "
+        "(truncated or corrupt file)"
+    ]
+    complete = scripted_source(tmp_path, monkeypatch, [True] * 5, 5)
+    assert len(list(complete)) == 5 and complete.problems() == []
+    late_start = scripted_source(tmp_path, monkeypatch, [False] + [True] * 2, 3)
+    assert [f.index for f in late_start] == [1, 2] and late_start.skipped == 1
+
+
+def test_real_damaged_clips_decode_around_the_damage(shared: Path, tmp_path: Path):
+    """tpsmm_driving.mp4 keeps its index (moov) at the front, so a damaged copy still opens."""
+    clip = shared / "data" / "videos" / "tpsmm_driving.mp4"
+    if not clip.is_file():
+        pytest.skip(f"real clip {clip} is absent")
+    data = bytearray(clip.read_bytes())
+    (tmp_path / "truncated.mp4").write_bytes(data[: len(data) // 2])
+    data[len(data) // 2 : len(data) // 2 + 20_000] = bytes(20_000)  # zeroed packets mid-file
+    (tmp_path / "damaged.mp4").write_bytes(data)
+
+    damaged = VideoSource(str(tmp_path / "damaged.mp4"))
+    indices = [f.index for f in damaged]
+    assert damaged.skipped > 0 and len(indices) + damaged.skipped == damaged.length
+    assert indices[-1] == damaged.length - 1  # the frames after the damage were read too
+    truncated = VideoSource(str(tmp_path / "truncated.mp4"))
+    count = len(list(truncated))
+    assert 0 < count < truncated.length and truncated.ended_at == count + truncated.skipped
+    assert "truncated" in truncated.problems()[-1]

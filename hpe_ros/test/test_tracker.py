@@ -1,15 +1,21 @@
 """The per-frame pipeline with a real randomly initialised network of the smallest config: mechanics only."""
 
+import cv2
 import numpy as np
 import pytest
 import torch
+from scipy.spatial.transform import Rotation
 
 from hpe_ros.anchors import AnchorConfig
-from hpe_ros.detect import Detection, ExternalDetections
+from hpe_ros.detect import BlazeFaceDetector, Detection, ExternalDetections
 from hpe_ros.detect.multiface import TrackingConfig
+from hpe_ros.engine.base import PoseEngine
 from hpe_ros.engine.torch_backend import TorchPoseEngine
 from hpe_ros.errors import InputError
+from hpe_ros.geometry import geodesic_deg
+from hpe_ros.io.sources import VideoSource
 from hpe_ros.model import CONFIGS, HeadPoseNet
+from hpe_ros.synth.clip import DEMO_CLIP_DIR, VIDEO_NAME
 from hpe_ros.tracker import HeadPoseTracker, TrackerConfig, config_from_parameters, parameter_descriptions
 
 K = np.array([[250.0, 0.0, 160.0], [0.0, 250.0, 120.0], [0.0, 0.0, 1.0]])
@@ -30,6 +36,24 @@ class CountingEngine(TorchPoseEngine):
     def infer_absolute(self, query):
         self.calls.append(("absolute", len(query)))
         return super().infer_absolute(query)
+
+
+class TurningEngine(PoseEngine):
+    """Absolute mode: frontal; relative mode: the query is turned ``step_deg`` of yaw from every anchor."""
+
+    backend_name, precision = "stub", "fp32"
+
+    def __init__(self, step_deg: float) -> None:
+        super().__init__(16, ("relative", "absolute"))
+        self.turn = Rotation.from_euler("y", step_deg, degrees=True).as_matrix()
+
+    def _run(self, mode, *inputs):
+        batch = len(inputs[0])
+        rotation = np.eye(3) if mode == "absolute" else self.turn
+        return np.repeat(rotation[None], batch, axis=0), np.zeros((batch, 3))
+
+    def _describe_runtime(self):
+        return {}
 
 
 @pytest.fixture(scope="module")
@@ -202,3 +226,41 @@ def test_every_parameter_is_described_and_round_trips():
         config_from_parameters({"anchors.policy": "closest"})
     with pytest.raises(InputError, match="estimator"):
         config_from_parameters({"estimator": "both"})
+
+
+def test_default_settings_insert_keyframes_beyond_the_root():
+    """With the default gates, a face detected at a typical BlazeFace score (0.75) that turns away from its
+    root gets a second keyframe from the root's estimate alone (it used to need a score above 0.85)."""
+    detector = ExternalDetections()
+    tracker = HeadPoseTracker(TurningEngine(step_deg=20.0), detector)
+    detector.set([Detection(100.0, 60.0, 180.0, 150.0, 0.75)])
+    results = [tracker.process(frame(i), i * FRAME_NS, K) for i in range(4)]
+    assert [len(r.faces) for r in results] == [0, 1, 1, 1]  # confirmed on the second detection
+    assert results[1].faces[0].num_anchors == 0  # frontal absolute estimate: the root, at once
+    anchors = tracker.states[1].anchors.anchors
+    assert len(anchors) >= 2
+    assert geodesic_deg(anchors[1].rotation, np.eye(3)) == pytest.approx(20.0, abs=1e-6)
+    with pytest.raises(InputError, match="would ever be inserted"):
+        AnchorConfig(insert_min_confidence=0.6)  # above exp(-8 / 15) = 0.587: unreachable from the root
+
+
+def crowd_of_demo_heads() -> np.ndarray:
+    """5 x 4 tiles (128 px) of the bundled demo clip's head, from its first (near-frontal) frames."""
+    source = VideoSource(str(DEMO_CLIP_DIR / VIDEO_NAME))
+    heads = [f.image[115:355, 200:440] for f in source if f.index < 20]
+    source.close()
+    tiles = [cv2.resize(head, (128, 128), interpolation=cv2.INTER_AREA) for head in heads]
+    return np.vstack([np.hstack(tiles[row * 5 : row * 5 + 5]) for row in range(4)])
+
+
+def test_a_crowd_of_twenty_heads_is_capped_with_distinct_ids(engine):
+    detector = BlazeFaceDetector()
+    crowd = crowd_of_demo_heads()
+    for cap in (8, 20):
+        tracker = HeadPoseTracker(engine, detector, TrackerConfig(tracking=TrackingConfig(max_faces=cap)))
+        result = [tracker.process(crowd, k * FRAME_NS, K) for k in range(2)][-1]  # confirmed on the second
+        # BlazeFace full range sees the frame at 192 px (a face ~38 px): it finds about half of the heads.
+        assert 8 < result.num_detections < 20
+        assert len(result.faces) == min(cap, result.num_detections)
+        assert len({f.track_id for f in result.faces}) == len(result.faces)
+    detector.close()

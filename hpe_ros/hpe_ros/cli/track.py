@@ -110,6 +110,7 @@ def prepare_output(out: Path, overwrite: bool) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import sys
     import time
 
     import numpy as np
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     bag = PoseBagWriter(out / "poses", args.camera_frame, args.bag_images)
     video = None
     stage_ms = dict.fromkeys((*STAGES, "read", "write"), 0.0)
-    frames = faces = max_faces = dropped = 0
+    frames = faces = max_faces = max_detections = dropped = 0
     track_ids: set[int] = set()
     K, K_size = fixed_K, None
     status, error = "completed", None
@@ -180,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
             frames += 1
             faces += len(result.faces)
             max_faces = max(max_faces, len(result.faces))
+            max_detections = max(max_detections, result.num_detections)
             dropped += result.dropped
             track_ids.update(f.track_id for f in result.faces)
             progress.update()
@@ -200,16 +202,21 @@ def run(args: argparse.Namespace) -> int:
         if video is not None:
             video.close()
         elapsed = time.perf_counter() - start
+        warnings = source.problems()
         summary = {
             "status": status,
             "error": error,
+            "warnings": warnings,
             "source": args.source,
+            "source_frames": source.length,
             "frames": frames,
             "faces": faces,
             "max_faces_in_a_frame": max_faces,
+            "max_detections_in_a_frame": max_detections,
             "tracks": len(track_ids),
             "faces_without_estimate": dropped,
             "clock_resets": tracker.resets,
+            "anchors_per_track_at_end": {str(i): n for i, n in tracker.anchor_counts().items()},
             "fps": frames / elapsed if elapsed > 0 else 0.0,
             "ms_per_frame": {stage: ms / max(frames, 1) for stage, ms in stage_ms.items()},
             "intrinsics": {
@@ -228,6 +235,8 @@ def run(args: argparse.Namespace) -> int:
             },
         }
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    for warning in warnings:
+        print(f"hpe track: warning: {warning}", file=sys.stderr)
     print(
         f"{frames} frames, {faces} face poses, {len(track_ids)} tracks, {summary['fps']:.1f} fps "
         f"-> {out} ({status})"

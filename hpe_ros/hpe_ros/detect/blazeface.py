@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from hpe_ros.detect.base import Detection, as_rgb_uint8, clip_to_image
@@ -23,6 +25,11 @@ class BlazeFaceDetector:
     def __init__(self, min_score: float = 0.5, model_selection: int = FULL_RANGE) -> None:
         from mediapipe.python.solutions import face_detection
 
+        # mediapipe 0.10.14 calls a protobuf API deprecated in protobuf 4.x on every graph output; the warning
+        # says nothing to our users and breaks up the progress bar.
+        warnings.filterwarnings(
+            "ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated", category=UserWarning
+        )
         self.min_score = float(min_score)
         self._detector = face_detection.FaceDetection(
             model_selection=model_selection, min_detection_confidence=self.min_score

@@ -5,7 +5,8 @@ detector runs once, in the first pass), crop margin :data:`~hpe_ros.crop.FACE_BO
 face scored in a frame is the tracker's primary (largest) face.
 
 - Accuracy (clips with ground truth, e.g. the bundled demo clip): AFLW2000 per-angle MAE and geodesic error of
-  the tracker's output R_cam←head against the truth, per mode; a frame without a face is a failure.
+  the tracker's output R_cam←head against the truth, per mode; a frame without a face is a failure. The floor
+  ``constant_frontal`` scores the frontal pose on every frame.
 - Jitter (any clip): the angular speed of the output, geodesic(R_k, R_k−1) / (t_k − t_k−1) in deg/s, over
   STILL steps, i.e. consecutive frames whose face boxes barely move: box centre shift and side change both at
   most :data:`STILL_BOX_TOLERANCE` × the box side. Reported: median (the headline), p90, step count. With
@@ -148,14 +149,14 @@ def run_tracker(
     return run, used
 
 
-def accuracy(run: ModeRun, truth: list[np.ndarray]) -> dict:
-    """The AFLW2000-style summary of a run against the true rotations (frames without a face: failures)."""
+def accuracy(rotations: list[np.ndarray | None], truth: list[np.ndarray], ms: list[float]) -> dict:
+    """The AFLW2000-style summary of per-frame rotations against the truth (frames without one: failures)."""
     results = []
-    for k, (R_pred, R_gt) in enumerate(zip(run.rotations, truth, strict=False)):
+    for k, (R_pred, R_gt) in enumerate(zip(rotations, truth, strict=False)):
         gt_deg = aflw_angles_deg(R_gt)
         pred_deg, errors, geodesic = score_rotation(FRONTAL if R_pred is None else R_pred, R_gt, gt_deg)
         failure = "no face tracked" if R_pred is None else ""
-        results.append(PoseResult(f"frame-{k:05d}", gt_deg, pred_deg, errors, geodesic, run.ms[k], failure))
+        results.append(PoseResult(f"frame-{k:05d}", gt_deg, pred_deg, errors, geodesic, ms[k], failure))
     return summarize(results)
 
 
@@ -206,8 +207,11 @@ def evaluate_video(
             true_step_deg = angular_speeds_deg_s(list(truth), run.stamps_ns) * np.diff(run.stamps_ns) * 1e-9
             true_still = true_step_deg < TRUE_STILL_DEG_PER_FRAME
             entry["jitter_truly_still"] = jitter_statistics(speeds, true_still)
-            entry["accuracy"] = accuracy(run, truth)
+            entry["accuracy"] = accuracy(run.rotations, truth, run.ms)
         summary["modes"][run.mode] = entry
+    if truth is not None:
+        frames = len(runs[0].stamps_ns)
+        summary["constant_frontal"] = accuracy([FRONTAL] * frames, truth, [0.0] * frames)
     relative = next(run for run in runs if run.mode == "relative")
     triplets = pick_triplets([c is not None for c in relative.crops])
     errors = cycle_errors_deg(

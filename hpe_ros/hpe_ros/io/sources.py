@@ -2,7 +2,9 @@
 
 Every frame comes out as RGB uint8 (H, W, 3). Grayscale, 16-bit and alpha frames are converted (16-bit by the
 full-range map v -> v / 257); anything else unusable (empty frames, unreadable files) raises
-:class:`~hpe_ros.errors.InputError` naming the file and frame.
+:class:`~hpe_ros.errors.InputError` naming the file and frame. A video file whose middle cannot be decoded
+(corrupt packets) is read on past the damage; :meth:`FrameSource.problems` then says how many frames were
+skipped, and whether the file ended before the frame count its header reports (a truncated file).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from hpe_ros.errors import InputError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 DEFAULT_FPS = 30.0
+MAX_UNDECODABLE_RUN = 100
+"""Consecutive frames of a video file that may fail to decode before the file is taken to end there."""
 
 
 @dataclass
@@ -69,6 +73,10 @@ class FrameSource:
     def close(self) -> None:
         """Release the device or file."""
 
+    def problems(self) -> list[str]:
+        """What went wrong while reading, for the user (frames skipped, file ended early); empty when none."""
+        return []
+
 
 class VideoSource(FrameSource):
     """A video file (stamps = index / fps) or a live camera (stamps = wall clock); cv2.VideoCapture."""
@@ -89,19 +97,53 @@ class VideoSource(FrameSource):
         )
         count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self.length = None if self.live or count <= 0 else count
-        ok, self._first = self.capture.read()
-        if not ok or self._first is None:
+        self.ended_at: int | None = None
+        """Frames read (decoded or skipped) when the file stopped decoding before its reported length."""
+        self._first, failed = self._read()
+        self.skipped = failed
+        """Frames inside the file that could not be decoded (read past)."""
+        if self._first is None:
             self.capture.release()
             raise InputError(f"{self.name}: no frame could be decoded (corrupt or empty video)")
 
     def __iter__(self) -> Iterator[Frame]:
-        index, raw = 0, self._first
+        index, raw = self.skipped, self._first
         while raw is not None:
             stamp = time.time_ns() if self.live else round(index * 1e9 / self.fps)
             yield Frame(index, stamp, to_rgb8(raw, where=f"{self.name} frame {index}"))
+            raw, failed = self._read(index + 1)
+            if raw is not None:
+                self.skipped += failed
+            elif self.length is not None and index + 1 < self.length:
+                self.ended_at = index + 1
+            index += 1 + failed
+
+    def _read(self, position: int = 0) -> tuple[np.ndarray | None, int]:
+        """The next decodable frame (None at the end) and how many frames before it failed to decode.
+
+        A live camera or a file of unknown length ends at the first failure; a file is read past failures
+        until its reported length or :data:`MAX_UNDECODABLE_RUN` failures in a row.
+        """
+        failed = 0
+        while True:
             ok, raw = self.capture.read()
-            raw = raw if ok else None
-            index += 1
+            if ok and raw is not None:
+                return raw, failed
+            failed += 1
+            if self.length is None or position + failed >= self.length or failed >= MAX_UNDECODABLE_RUN:
+                return None, failed
+
+    def problems(self) -> list[str]:
+        """Undecodable frames that were skipped, and a file that ended before its reported frame count."""
+        found = []
+        if self.skipped:
+            found.append(f"{self.name}: {self.skipped} undecodable frame(s) skipped (corrupt data)")
+        if self.ended_at is not None:
+            found.append(
+                f"{self.name}: the video stopped decoding after {self.ended_at} of the {self.length} frames "
+                "its header reports (truncated or corrupt file)"
+            )
+        return found
 
     def close(self) -> None:
         self.capture.release()

@@ -36,10 +36,17 @@ def draw_result(image_rgb: np.ndarray, result: FrameResult, K: np.ndarray) -> np
         angles = f"y{face.yaw_deg:+.0f} p{face.pitch_deg:+.0f} r{face.roll_deg:+.0f}"
         label = f"{face.track_id}: {angles} c{face.confidence:.2f}"
         scale = float(np.clip((x1 - x0) / 350.0, 0.3, 0.6))
-        cv2.putText(
-            canvas, label, (x0 + 2, y0 + round(22 * scale)), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1
-        )
+        _draw_label(canvas, label, (x0, y0), scale, colour)
     return canvas
+
+
+def _draw_label(canvas: np.ndarray, text: str, corner: tuple[int, int], scale: float, colour: tuple) -> None:
+    """``text`` on a dark plate just inside the top-left ``corner`` of a box (readable on any background)."""
+    (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    x, y = corner
+    cv2.rectangle(canvas, (x, y), (x + width + 4, y + height + baseline + 4), (0, 0, 0), cv2.FILLED)
+    origin = (x + 2, y + height + 2)
+    cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
 
 
 class AnnotatedVideoWriter:
@@ -50,7 +57,9 @@ class AnnotatedVideoWriter:
         self.size = size
         self.writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
         if not self.writer.isOpened():
-            raise InputError(f"cannot write video {self.path} (size {size}, {fps} fps)")
+            raise InputError(
+                f"cannot write video {self.path} (size {size}, {fps} fps); skip it with --no-video"
+            )
         self.frames = 0
 
     def write(self, image_rgb: np.ndarray, result: FrameResult, K: np.ndarray) -> None:
