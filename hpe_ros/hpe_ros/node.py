@@ -27,6 +27,7 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     SetParametersResult,
 )
+from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
 from rclpy.logging import get_logger
 from rclpy.node import Node
@@ -39,7 +40,7 @@ from visualization_msgs.msg import MarkerArray
 from hpe_msgs.msg import HeadPoseArray
 from hpe_ros.detect import Detection, ExternalDetections, load_detector
 from hpe_ros.engine import open_engine
-from hpe_ros.errors import HpeError
+from hpe_ros.errors import HpeError, InputError
 from hpe_ros.io.video import draw_result
 from hpe_ros.ros.diagnostics import NodeHealth
 from hpe_ros.ros.encodings import UnsupportedEncodingError, depth_from_image, rgb_from_image
@@ -119,7 +120,10 @@ class HeadPoseNode(Node):
         super().__init__(NODE_NAME, **kwargs)
         table = parameter_table()
         for spec in table:
-            self.declare_parameter(spec.name, spec.default, parameter_descriptor(spec))
+            try:
+                self.declare_parameter(spec.name, spec.default, parameter_descriptor(spec))
+            except ParameterException as error:  # a params-file value of the wrong type or out of range
+                raise InputError(f"invalid parameter {spec.name}: {error}") from None
         self._values = {spec.name: self.get_parameter(spec.name).value for spec in table}
         self.settings, config = settings_from_parameters(self._values)
         self.naming = FrameNaming(self.settings.face_frame_prefix, self.settings.gaze_frame_prefix)
@@ -293,6 +297,8 @@ class HeadPoseNode(Node):
             pubs["debug_image"].publish(_message(Image, bgr8_image_fields(overlay, header)))
 
     def _on_worker_error(self, error: BaseException) -> None:
+        if not self.context.ok():
+            return  # Ctrl-C shut the context down while a frame was in flight: nothing can be published
         message = str(error) if isinstance(error, HpeError) else f"{type(error).__name__}: {error}"
         self.health.frame_failed(message)
         self.get_logger().error(f"frame skipped: {message}", throttle_duration_sec=5.0)

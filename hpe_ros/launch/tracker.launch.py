@@ -28,7 +28,7 @@ ARGUMENTS: tuple[tuple[str, object, str], ...] = (
     (
         "params_file",
         PathJoinSubstitution([FindPackageShare(PACKAGE), "config", "tracker.yaml"]),
-        "parameters file (hpe_tracker: ros__parameters:)",
+        "parameters file (/**/hpe_tracker: ros__parameters:)",
     ),
     ("model_file_path", "", "model (.safetensors or .onnx); empty: the params file's, else the embedded one"),
     ("engine_file_path", "", "TensorRT engine file; empty: the params file's, else the cache"),

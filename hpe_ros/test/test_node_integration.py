@@ -19,15 +19,14 @@ import pytest
 rclpy = pytest.importorskip("rclpy", reason="rclpy (ROS 2) is not installed here")
 pytest.importorskip("launch_testing", reason="launch_testing (ROS 2) is not installed here")
 
-import cv2  # noqa: E402
 import launch  # noqa: E402
 import launch_ros.actions  # noqa: E402
 import launch_testing.actions  # noqa: E402
 import launch_testing.asserts  # noqa: E402
 import tf2_ros  # noqa: E402
+from camera_replay import LoopingClip, camera_info_message, image_message  # noqa: E402
 from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402
 from geometry_msgs.msg import PoseStamped  # noqa: E402
-from rclpy.duration import Duration  # noqa: E402
 from rclpy.qos import qos_profile_sensor_data  # noqa: E402
 from rclpy.time import Time  # noqa: E402
 from sensor_msgs.msg import CameraInfo, Image  # noqa: E402
@@ -49,18 +48,6 @@ def tiny_checkpoint() -> Path:
     path = Path(tempfile.mkdtemp(prefix="hpe_node_test_")) / "tiny.safetensors"
     save_checkpoint(path, HeadPoseNet(CONFIGS["tiny"]), CONFIGS["tiny"], {})
     return path
-
-
-def demo_frames(count: int = 30) -> list:
-    capture = cv2.VideoCapture(str(resources.files("hpe_ros") / "assets" / "demo_clip.mp4"))
-    frames = []
-    while len(frames) < count:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
 
 
 @pytest.mark.launch_test
@@ -87,7 +74,7 @@ class TestTrackerNode(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         rclpy.init()
-        cls.frames = demo_frames()
+        cls.clip = LoopingClip(Path(str(resources.files("hpe_ros") / "assets" / "demo_clip.mp4")))
 
     @classmethod
     def tearDownClass(cls):
@@ -105,25 +92,14 @@ class TestTrackerNode(unittest.TestCase):
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diagnostics.append, 10)
         self.tf_buffer = tf2_ros.Buffer()
         self.tf_listener = tf2_ros.TransformListener(self.tf_buffer, self.node)
-        self.index = 0
 
     def tearDown(self):
         self.node.destroy_node()
 
     def publish(self, stamp_ns: int, encoding: str = "bgr8") -> None:
-        frame = self.frames[self.index % len(self.frames)]
-        self.index += 1
-        msg = Image()
-        msg.header.stamp = Time(nanoseconds=stamp_ns).to_msg()
-        msg.header.frame_id = CAMERA_FRAME
-        msg.height, msg.width = frame.shape[:2]
-        msg.encoding = encoding
-        msg.step = frame.shape[1] * 3
-        msg.data = frame.tobytes()
-        info = CameraInfo(header=msg.header, width=msg.width, height=msg.height)
-        info.k = [560.0, 0.0, 319.5, 0.0, 560.0, 239.5, 0.0, 0.0, 1.0]
-        self.info_pub.publish(info)
-        self.image_pub.publish(msg)
+        image = image_message(self.clip.next_frame(), stamp_ns, CAMERA_FRAME, encoding)
+        self.info_pub.publish(camera_info_message(image))
+        self.image_pub.publish(image)
 
     def stream_until(self, done, first_stamp_ns: int, encoding: str = "bgr8") -> list[int]:
         """Publish at ~30 Hz until ``done()``; return the stamps sent."""
@@ -134,6 +110,13 @@ class TestTrackerNode(unittest.TestCase):
             self.publish(stamps[-1], encoding)
             rclpy.spin_once(self.node, timeout_sec=1 / 30)
         return stamps
+
+    def spin_until(self, done, timeout_s: float = 10.0) -> bool:
+        """Spin the test node (its TF listener too) without publishing until ``done()``; return ``done()``."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and not done():
+            rclpy.spin_once(self.node, timeout_sec=0.1)
+        return done()
 
     def status_messages(self) -> list[str]:
         return [status.message for array in self.diagnostics for status in array.status]
@@ -146,21 +129,27 @@ class TestTrackerNode(unittest.TestCase):
         stamp_ns = Time.from_msg(pose.header.stamp).nanoseconds
         self.assertIn(stamp_ns, stamps, "header must be the image's header, not now")
         self.assertGreater(pose.pose.position.z, 0.1)
-        array = next(a for a in reversed(self.arrays) if a.faces)
+        # /head_poses and /tf follow /head_pose: spin until the array and camera -> face -> gaze of its image.
+        stamp = pose.header.stamp
+        self.assertTrue(self.spin_until(lambda: any(a.header.stamp == stamp for a in self.arrays)))
+        array = next(a for a in self.arrays if a.header.stamp == stamp)
         face = array.faces[array.primary_index]
         self.assertEqual(face.face_frame_id, f"face_{face.track_id}")
-        transform = self.tf_buffer.lookup_transform(
-            CAMERA_FRAME, face.face_frame_id, pose.header.stamp, timeout=Duration(seconds=5)
+        self.assertEqual(face.pose.pose, pose.pose)
+        gaze_frame = f"gaze_{face.track_id}"
+        self.assertTrue(
+            self.spin_until(lambda: self.tf_buffer.can_transform(CAMERA_FRAME, gaze_frame, stamp)),
+            f"no TF {CAMERA_FRAME} -> {face.face_frame_id} -> {gaze_frame} at the pose's stamp",
         )
+        transform = self.tf_buffer.lookup_transform(CAMERA_FRAME, face.face_frame_id, stamp)
         self.assertAlmostEqual(transform.transform.translation.z, pose.pose.position.z, places=5)
-        self.tf_buffer.lookup_transform(face.face_frame_id, f"gaze_{face.track_id}", pose.header.stamp)
         values = {kv.key: kv.value for kv in self.diagnostics[-1].status[0].values}
         self.assertEqual(values["backend"], "torch")
         self.assertIn("frames dropped", values)
 
     def test_bad_input_is_reported_and_survived(self):
-        self.stream_until(lambda: any("unsupported" in m for m in self.status_messages()), START_NS, "jpeg")
-        self.assertTrue(any("unsupported colour image encoding 'jpeg'" in m for m in self.status_messages()))
+        self.stream_until(lambda: any("unsupported" in m for m in self.status_messages()), START_NS, "32FC1")
+        self.assertTrue(any("unsupported colour image encoding '32FC1'" in m for m in self.status_messages()))
         # A stamp far back (a looping bag): the tracks reset, the node says so and keeps tracking.
         self.stream_until(lambda: len(self.poses) >= 2, START_NS + 10**12)
         self.diagnostics.clear()

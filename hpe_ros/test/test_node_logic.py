@@ -398,7 +398,8 @@ def test_settings_and_tracker_config_from_parameters():
 
 def test_config_yaml_holds_every_declared_parameter_with_its_type(repo_root: Path):
     document = yaml.safe_load((repo_root / "hpe_ros" / "config" / "tracker.yaml").read_text())
-    assert list(document) == ["hpe_tracker"] and list(document["hpe_tracker"]) == ["ros__parameters"]
+    # "/**/": the file applies to the node in any namespace (launch argument namespace)
+    assert list(document) == ["/**/hpe_tracker"] and list(document["/**/hpe_tracker"]) == ["ros__parameters"]
 
     def flatten(tree: dict, prefix: str = "") -> dict:
         flat = {}
@@ -409,7 +410,7 @@ def test_config_yaml_holds_every_declared_parameter_with_its_type(repo_root: Pat
                 flat[f"{prefix}{key}"] = value
         return flat
 
-    values = flatten(document["hpe_tracker"]["ros__parameters"])
+    values = flatten(document["/**/hpe_tracker"]["ros__parameters"])
     specs = {spec.name: spec for spec in parameter_table()}
     assert set(values) <= set(specs), set(values) - set(specs)
     assert set(values) == set(specs)  # the file documents every parameter
