@@ -106,3 +106,33 @@ def test_missing_mediapipe_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelFileError, match="mediapipe"):
         module.face_mesh_tflite_path()
+
+
+def test_the_geometric_seed_is_the_rigid_alignment(golden):
+    """An untrained network returns the seed (its refinement starts as the identity): the anchor -> query
+    alignment for a pair, the canonical -> frame alignment for a lone frame."""
+    from hpe_ros.model.pose_encoding import geodesic_angle, quat_to_matrix
+    from hpe_ros.model.procrustes import rigid_quaternion
+
+    torch.manual_seed(0)
+    net = HeadPoseNet(get_config("mesh")).eval()
+    landmarks = torch.from_numpy(golden["landmarks"])[None]  # [1, 2, 468, 3]
+    net.canonical_landmarks.copy_(landmarks[0, 0] - landmarks[0, 0].mean(0))
+    seed = net.geometric_seed(landmarks)
+    expected = quat_to_matrix(rigid_quaternion(landmarks[:, 0], landmarks[:, 1]))
+    torch.testing.assert_close(quat_to_matrix(seed[:, 1, 3:7]), expected)
+    lone = net.geometric_seed(landmarks[:, :1])
+    assert torch.rad2deg(geodesic_angle(quat_to_matrix(lone[:, 0, 3:7]), torch.eye(3)[None])).item() < 0.1
+    with torch.no_grad():
+        rotation, _ = net.predict_pose(landmarks)
+    assert torch.rad2deg(geodesic_angle(rotation[:, 1], expected)).item() < 0.1
+
+
+def test_mesh_export_matches_torch(tmp_path):
+    from hpe_ros.engine.export import export_validated
+
+    torch.manual_seed(0)
+    net = HeadPoseNet(get_config("mesh")).eval()
+    for mode in ("relative", "absolute"):
+        report = export_validated(net, get_config("mesh"), tmp_path / f"mesh.{mode}.onnx", mode)
+        assert report.passed, report.summary()

@@ -1,5 +1,7 @@
 """VGGT-style camera head: a transformer trunk over each frame's camera token with adaLN-modulated iterative
-refinement; every iteration adds a delta to the (detached) previous pose encoding.
+refinement; every iteration adds a delta to the (detached) previous pose encoding. Without a seed the first
+iteration's output is the first estimate (VGGT); with one (the ``mesh`` config's rigid landmark alignment)
+every iteration, the first included, refines it.
 
 Encoding layout (``E`` wide): translation (3), rotation (quaternion XYZW 4, or 6-D 6), FoV (2, ReLU).
 """
@@ -41,18 +43,19 @@ class CameraHead(nn.Module):
         self.adaln_norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.pose_branch = Mlp(dim, dim // 2, self.target_dim)
 
-    def forward(self, tokens: Tensor) -> list[Tensor]:
+    def forward(self, tokens: Tensor, seed: Tensor | None = None) -> list[Tensor]:
+        """Encodings per iteration from tokens [B, S, P, 2·D], refining ``seed`` [B, S, E] when given."""
         camera_tokens = self.token_norm(tokens[:, :, 0])
         B, S, C = camera_tokens.shape
         normed = self.adaln_norm(camera_tokens)
-        pred = self.empty_pose_tokens.expand(B, S, -1)
+        pred = self.empty_pose_tokens.expand(B, S, -1) if seed is None else seed.to(camera_tokens.dtype)
         outputs = []
         for iteration in range(self.iterations):
             modulation = self.poseLN_modulation(self.embed_pose(pred))
             shift, scale, gate = modulation[..., :C], modulation[..., C : 2 * C], modulation[..., 2 * C :]
             x = gate * (normed * (1 + scale) + shift) + camera_tokens
             delta = self.pose_branch(self.trunk_norm(self.trunk(x)))
-            pred = delta if iteration == 0 else pred + delta
+            pred = delta if iteration == 0 and seed is None else pred + delta
             outputs.append(activate_pose(pred))
             pred = pred.detach()
         return outputs

@@ -32,6 +32,7 @@ class ModelConfig:
     frame_only_depth: int = 0  # leading per-frame blocks (no global partner): an anchor's output is cacheable
     patch_embed: PatchEmbedKind = "conv_stem"  # face_mesh: frozen MediaPipe landmarks as tokens (192 px)
     mesh_tokens: int = 32  # face_mesh only: tokens the 468 landmarks are pooled into (learned assignment)
+    geometric_seed: bool = False  # face_mesh only: refinement starts from the rigid landmark alignment
     stem_channels: int = 32  # conv_stem only: width of the 3x3 convolutions at half resolution
     dino_depth: int = 0  # dinov2 only: number of ViT blocks inside the patch embed
     dino_pretrained_grid: int = 37  # dinov2 only: the pos-embed grid of the pretrained weights (518 / 14)
@@ -53,6 +54,8 @@ class ModelConfig:
             raise ValueError(f"{self.name}: 2-D RoPE needs a head dimension divisible by 4")
         if self.patch_embed == "conv_stem" and self.patch_size % 2:
             raise ValueError(f"{self.name}: conv_stem needs an even patch_size")
+        if self.geometric_seed and self.patch_embed != "face_mesh":
+            raise ValueError(f"{self.name}: geometric_seed needs patch_embed face_mesh (landmarks to align)")
         if self.patch_embed == "face_mesh" and self.image_size != FACE_MESH_INPUT_SIZE:
             raise ValueError(f"{self.name}: face_mesh needs image_size {FACE_MESH_INPUT_SIZE}")
         if self.rotation not in ("quat", "6d"):
@@ -118,10 +121,11 @@ CONFIGS: dict[str, ModelConfig] = {
     # Tokens come from the 468 landmarks of MediaPipe's frozen, real-trained face-mesh network (0.6 M
     # parameters, read from the mediapipe wheel, never stored in our checkpoints), not image patches: the
     # sim-to-real lever measured in models/MODEL_CARD.md. Landmarks (with learned identity embeddings) are
-    # pooled into 32 tokens by a learned soft assignment; no RoPE.
+    # pooled into 32 tokens by a learned soft assignment; no RoPE. The camera head's refinement starts from
+    # the rigid alignment of the landmark clouds (anchor -> query; absolute: a canonical cloud -> query).
     "mesh": ModelConfig(
         name="mesh", image_size=192, patch_size=16, embed_dim=96, depth=2, num_heads=4,
-        patch_embed="face_mesh", head_depth=2, head_num_heads=4,
+        patch_embed="face_mesh", geometric_seed=True, head_depth=2, head_num_heads=4,
     ),
     "small": ModelConfig(
         name="small", image_size=224, patch_size=14, embed_dim=384, depth=6, num_heads=6,

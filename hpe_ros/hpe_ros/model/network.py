@@ -8,13 +8,15 @@ Modes, by the number of frames S of ``images [B, S, 3, H, W]``:
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from hpe_ros.errors import InputError
 from hpe_ros.model.aggregator import Aggregator
 from hpe_ros.model.camera_head import CameraHead
 from hpe_ros.model.config import FACE_MESH_LANDMARKS, ModelConfig
-from hpe_ros.model.pose_encoding import encoding_to_pose
+from hpe_ros.model.pose_encoding import encoding_to_pose, matrix_to_sixd, quat_to_matrix
+from hpe_ros.model.procrustes import rigid_quaternion
 
 
 def init_linear(module: nn.Module) -> None:
@@ -29,7 +31,10 @@ class HeadPoseNet(nn.Module):
     """images [B, S, 3, H, W] RGB in [0, 1] -> pose encodings [B, S, E], one per refinement iteration.
 
     Face-mesh configs (``cfg.uses_landmarks``) also take the landmarks of their frozen front end
-    [B, S, 468, 3] in place of the images (training on precomputed landmarks).
+    [B, S, 468, 3] in place of the images (training on precomputed landmarks). With ``cfg.geometric_seed`` the
+    camera head refines the rigid alignment of the landmark clouds: anchor -> query in relative mode,
+    ``canonical_landmarks`` (a head-frame cloud set from the training data, stored in the checkpoint) -> query
+    in absolute mode.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -37,7 +42,11 @@ class HeadPoseNet(nn.Module):
         self.cfg = cfg
         self.aggregator = Aggregator(cfg)
         self.camera_head = CameraHead(cfg)
+        if cfg.geometric_seed:
+            self.register_buffer("canonical_landmarks", torch.zeros(FACE_MESH_LANDMARKS, 3))
         self.apply(init_linear)
+        if cfg.geometric_seed:  # refinement starts as the identity: an untrained network returns the seed
+            nn.init.zeros_(self.camera_head.pose_branch.fc2.weight)
 
     @property
     def encoding_dim(self) -> int:
@@ -46,7 +55,29 @@ class HeadPoseNet(nn.Module):
     def forward(self, images: Tensor) -> list[Tensor]:
         """Pose encodings of every refinement iteration (the last one is the final prediction)."""
         self._check_input(images)
-        return self.camera_head(self.aggregator(images))
+        if not self.cfg.geometric_seed:
+            return self.camera_head(self.aggregator(images))
+        landmarks = images
+        if images.dim() == 5:
+            landmarks = self.aggregator.patch_embed.landmarks(images.flatten(0, 1)).unflatten(
+                0, images.shape[:2]
+            )
+        return self.camera_head(self.aggregator(landmarks), self.geometric_seed(landmarks))
+
+    def geometric_seed(self, landmarks: Tensor) -> Tensor:
+        """Encodings [B, S, E] of the rigid landmark alignment (zero translation and FoV): frame 0 of a
+        pair is the identity, the query the anchor -> query rotation; a lone frame canonical -> frame."""
+        B, S = landmarks.shape[:2]
+        if S == 2:
+            query = rigid_quaternion(landmarks[:, 0], landmarks[:, 1])
+            identity = torch.cat([torch.zeros_like(query[:, :3]), torch.ones_like(query[:, 3:])], dim=-1)
+            quats = torch.stack([identity, query], dim=1)
+        else:
+            canonical = self.canonical_landmarks.float().expand(B, -1, -1)
+            quats = rigid_quaternion(canonical, landmarks[:, 0])[:, None]
+        rotation = quats if self.cfg.rotation == "quat" else matrix_to_sixd(quat_to_matrix(quats))
+        zeros = rotation.new_zeros
+        return torch.cat([zeros(B, S, 3), rotation, zeros(B, S, 2)], dim=-1)
 
     def embed_frames(self, images: Tensor, anchor_first: bool | None = None) -> Tensor:
         """Per-frame tokens [B, S, P, D] (cacheable for anchors: see ``cfg.frame_only_depth``).
@@ -59,6 +90,8 @@ class HeadPoseNet(nn.Module):
 
     def pose_from_tokens(self, tokens: Tensor) -> list[Tensor]:
         """Pose encodings per iteration from per-frame tokens [B, S, P, D] (anchor first when S = 2)."""
+        if self.cfg.geometric_seed:
+            raise InputError(f"{self.cfg.name}: the geometric seed needs the landmarks, not cached tokens")
         return self.camera_head(self.aggregator.aggregate(tokens))
 
     def predict_pose(self, images: Tensor) -> tuple[Tensor, Tensor]:

@@ -22,6 +22,7 @@ from tqdm import tqdm
 from hpe_ros.errors import InputError
 from hpe_ros.model.config import FACE_MESH_LANDMARKS
 from hpe_ros.model.face_mesh import FaceMesh
+from hpe_ros.model.procrustes import canonical_cloud
 from hpe_ros.synth.dataset import ShardPairs
 from hpe_ros.train.augment import geometric_augment, photometric_augment
 from hpe_ros.train.config import AugmentSection
@@ -73,6 +74,21 @@ def precompute_landmarks(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out_path, **arrays)
     return {"pairs": pairs, "samples": len(arrays["anchor"])}
+
+
+def canonical_landmarks(pairs: LandmarkPairs) -> torch.Tensor:
+    """The head-frame landmark cloud [468, 3] of a landmark set: every view the face mesh was confident about
+    (presence logit > 0), turned back by its true rotation and averaged (the absolute-mode geometric seed)."""
+    arrays = pairs.arrays
+    views = [
+        (arrays[key], arrays[f"R_{s}"], arrays[f"presence_{s}"])
+        for key, s in (("anchor", "a"), ("query", "q"))
+    ]
+    clouds = torch.cat([cloud[presence > 0] for cloud, _, presence in views])
+    rotations = torch.cat([rotation[presence > 0] for _, rotation, presence in views])
+    if len(clouds) == 0:
+        raise InputError("no view of the landmark set has a confident face mesh (presence > 0)")
+    return canonical_cloud(clouds, rotations)
 
 
 class LandmarkPairs(IterableDataset):

@@ -183,6 +183,12 @@ class Trainer:
         self.model, self.model_cfg = build_model(cfg)
         if cfg.data.source == "landmarks" and not self.model_cfg.uses_landmarks:
             raise InputError(f"precomputed landmarks train face-mesh configs, not {self.model_cfg.name}")
+        if self.model_cfg.geometric_seed:
+            if cfg.data.source != "landmarks":
+                raise InputError(f"{self.model_cfg.name} trains on `hpe synth landmarks` data (data.source)")
+            from hpe_ros.train.landmarks import LandmarkPairs, canonical_landmarks
+
+            self.model.canonical_landmarks.copy_(canonical_landmarks(LandmarkPairs(cfg.data.landmarks, 0)))
         self.model.to(self.rt.device)
         self.generator = torch.Generator().manual_seed(cfg.seed * 1000 + self.rt.rank)
         self.stage = "contrastive" if cfg.contrastive.enabled else "pose"
