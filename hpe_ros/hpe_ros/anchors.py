@@ -112,6 +112,8 @@ class Anchor:
     """float32 [3, S, S] RGB in [0, 1]."""
     rotation: np.ndarray
     confidence: float
+    tokens: np.ndarray | None = None
+    """The engine's cached per-frame output for this crop (``PoseEngine.embed_anchors``), once computed."""
 
 
 @dataclass

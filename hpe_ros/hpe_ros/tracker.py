@@ -314,10 +314,10 @@ class HeadPoseTracker:
         absolute: list[np.ndarray | None] = [None] * len(queries)
         paired = [i for i, q in enumerate(queries) if q.anchors]
         if paired:
-            anchor_batch = np.stack([a.crop for i in paired for a in queries[i].anchors])
+            anchors = [a for i in paired for a in queries[i].anchors]
             query_batch = np.stack([queries[i].crop for i in paired for _ in queries[i].anchors])
             try:
-                rotations, _ = self.engine.infer(anchor_batch, query_batch)
+                rotations = self._infer_pairs(anchors, query_batch)
                 splits = np.cumsum([len(queries[i].anchors) for i in paired])[:-1]
                 for i, chunk in zip(paired, np.split(rotations, splits), strict=True):
                     relative[i] = chunk
@@ -332,6 +332,19 @@ class HeadPoseTracker:
             except NonFiniteOutputError:
                 pass
         return relative, absolute
+
+    def _infer_pairs(self, anchors: list[Anchor], query_batch: np.ndarray) -> np.ndarray:
+        """Relative rotations of (anchor, query) pairs; with a cached-anchor engine each anchor's per-frame
+        part (its tokens, or a face-mesh model's landmarks) is computed once and kept on the anchor."""
+        if "relative_cached" not in getattr(self.engine, "modes", ()):
+            return self.engine.infer(np.stack([a.crop for a in anchors]), query_batch)[0]
+        missing = list({id(a): a for a in anchors if a.tokens is None}.values())
+        if missing:
+            for anchor, tokens in zip(
+                missing, self.engine.embed_anchors(np.stack([a.crop for a in missing])), strict=True
+            ):
+                anchor.tokens = tokens
+        return self.engine.infer_cached(np.stack([a.tokens for a in anchors]), query_batch)[0]
 
     def _estimates(
         self,

@@ -37,6 +37,14 @@ class CountingEngine(TorchPoseEngine):
         self.calls.append(("absolute", len(query)))
         return super().infer_absolute(query)
 
+    def infer_cached(self, anchor_tokens, query):
+        self.calls.append(("relative", len(query)))
+        return super().infer_cached(anchor_tokens, query)
+
+    def embed_anchors(self, anchor):
+        self.calls.append(("anchor_tokens", len(anchor)))
+        return super().embed_anchors(anchor)
+
 
 class TurningEngine(PoseEngine):
     """Absolute mode: frontal; relative mode: the query is turned ``step_deg`` of yaw from every anchor."""
@@ -89,8 +97,9 @@ def test_two_faces_bootstrap_then_one_batched_relative_call_per_frame(engine):
         engine.calls.clear()
         results.append(tracker.process(frame(i), 5 * 10**9 + i * FRAME_NS, K))
         if i >= 2:  # both faces bootstrapped after two absolute frames: ONE relative call for both
-            assert [kind for kind, _ in engine.calls] == ["relative"]
-            assert 2 <= engine.calls[0][1] <= 2 * 3
+            relative = [(kind, n) for kind, n in engine.calls if kind != "anchor_tokens"]
+            assert [kind for kind, _ in relative] == ["relative"]
+            assert 2 <= relative[0][1] <= 2 * 3
         else:
             assert engine.calls == [("absolute", 2)]
     for i, result in enumerate(results):
@@ -108,6 +117,23 @@ def test_two_faces_bootstrap_then_one_batched_relative_call_per_frame(engine):
     assert all(len(s.anchors.anchors) <= s.anchors.config.max_anchors for s in tracker.states.values())
     # Position from the box: a 60 px wide face with fx = 250 and a 15 cm face is 0.625 m away.
     assert results[0].faces[0].position[2] == pytest.approx(0.625, rel=1e-6)
+
+
+def test_each_anchor_is_embedded_once_and_cached_pairs_match_full_pairs(engine):
+    """With a cached-anchor engine an anchor's per-frame part is computed once, when first used, and the
+    relative estimate equals the full-pair one."""
+    tracker, detector = make_tracker(engine)
+    engine.calls.clear()
+    for i in range(8):
+        detector.set(faces_at(i))
+        tracker.process(frame(i), 7 * 10**9 + i * FRAME_NS, K)
+    anchors = [a for state in tracker.states.values() for a in state.anchors.anchors if a.tokens is not None]
+    embedded = sum(n for kind, n in engine.calls if kind == "anchor_tokens")
+    assert anchors and embedded == len(anchors)
+    crops = np.stack([a.crop for a in anchors])
+    queries = crops[::-1].copy()
+    cached = engine.infer_cached(np.stack([a.tokens for a in anchors]), queries)[0]
+    np.testing.assert_allclose(cached, engine.infer(crops, queries)[0], atol=1e-5)
 
 
 def test_time_jump_resets_tracks_and_anchors(engine):

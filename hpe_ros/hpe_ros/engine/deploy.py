@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from hpe_ros.engine.base import Mode
+from hpe_ros.model.config import FACE_MESH_LANDMARKS
 from hpe_ros.model.pose_encoding import encoding_to_pose
 
 
@@ -84,11 +85,16 @@ def deploy_module(net: nn.Module, mode: Mode) -> nn.Module:
 
 
 def export_modes(config: Any) -> tuple[Mode, ...]:
-    """The modes worth exporting for a config: the cached-anchor pair only when it has per-frame blocks."""
-    cached: tuple[Mode, ...] = ("anchor_tokens", "relative_cached") if config.frame_only_depth > 0 else ()
+    """The modes worth exporting for a config: the cached-anchor pair only when it has per-frame blocks
+    (or a face-mesh front end, whose landmarks are the anchor's cacheable part)."""
+    cacheable = config.frame_only_depth > 0 or config.uses_landmarks
+    cached: tuple[Mode, ...] = ("anchor_tokens", "relative_cached") if cacheable else ()
     return ("relative", "absolute", *cached)
 
 
 def token_shape(config: Any) -> tuple[int, int]:
-    """(P, D) of a config's per-frame tokens: camera + register tokens + patches, embed width."""
+    """(P, D) of a config's per-frame tokens: camera + register tokens + patches, embed width; for a
+    face-mesh config its landmarks (468, 3)."""
+    if config.uses_landmarks:
+        return FACE_MESH_LANDMARKS, 3
     return 1 + config.num_register_tokens + config.num_patches, config.embed_dim

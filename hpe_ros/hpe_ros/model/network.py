@@ -83,15 +83,20 @@ class HeadPoseNet(nn.Module):
         """Per-frame tokens [B, S, P, D] (cacheable for anchors: see ``cfg.frame_only_depth``).
 
         ``anchor_first`` (default: S > 1) puts frame 0 in the anchor slot: embed a lone anchor with True,
-        a lone query with False, then ``pose_from_tokens(torch.cat([anchor, query], dim=1))``.
+        a lone query with False, then ``pose_from_tokens(torch.cat([anchor, query], dim=1))``. Face-mesh
+        configs cache their frozen front end's output instead: landmarks [B, S, 468, 3] (no slot).
         """
         self._check_input(images)
+        if self.cfg.uses_landmarks:
+            if images.dim() == 4:
+                return images
+            return self.aggregator.patch_embed.landmarks(images.flatten(0, 1)).unflatten(0, images.shape[:2])
         return self.aggregator.embed(images, anchor_first)
 
     def pose_from_tokens(self, tokens: Tensor) -> list[Tensor]:
         """Pose encodings per iteration from per-frame tokens [B, S, P, D] (anchor first when S = 2)."""
-        if self.cfg.geometric_seed:
-            raise InputError(f"{self.cfg.name}: the geometric seed needs the landmarks, not cached tokens")
+        if self.cfg.uses_landmarks:
+            return self(tokens)
         return self.camera_head(self.aggregator.aggregate(tokens))
 
     def predict_pose(self, images: Tensor) -> tuple[Tensor, Tensor]:
