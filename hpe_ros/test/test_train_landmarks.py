@@ -98,6 +98,7 @@ def test_the_mesh_network_trains_on_landmarks_and_exports(plain, tmp_path):
     result = Trainer(config_from_dict(recipe), tmp_path / "run").run()
     losses = result["losses"]
     assert sum(losses[-5:]) / 5 < 0.8 * sum(losses[:5]) / 5
+    assert (tmp_path / "run" / "training_curve.png").stat().st_size > 1000
     from hpe_ros.model import load_checkpoint
 
     net, cfg, _ = load_checkpoint(tmp_path / "run" / EXPORT_FILE)

@@ -2,7 +2,8 @@
 TensorBoard, DDP (torchrun), and the final fp16 export.
 
 Output folder: ``state.pt`` (resumable training state), ``model.safetensors`` (fp16, LoRA merged),
-``recipe.json`` (config + measured metrics), ``metrics.jsonl`` (logged scalars), ``tb/`` (TensorBoard).
+``recipe.json`` (config + measured metrics), ``metrics.jsonl`` (logged scalars), ``tb/`` (TensorBoard),
+``training_curve.png`` (loss and held-out error).
 """
 
 from __future__ import annotations
@@ -36,10 +37,12 @@ from hpe_ros.train.data import (
     training_stream,
 )
 from hpe_ros.train.losses import MODE_TASKS, PoseLoss, mode_terms, pose_targets, task_weights
+from hpe_ros.train.plots import plot_training_curve
 from hpe_ros.train.schedule import warmup_cosine
 
 STATE_FILE = "state.pt"
 EXPORT_FILE = "model.safetensors"
+CURVE_FILE = "training_curve.png"
 STAGES = ("contrastive", "pose")
 
 
@@ -458,6 +461,7 @@ class Trainer:
             "parameters": sum(p.numel() for p in self.model.parameters()),
         }
         (self.out / "recipe.json").write_text(json.dumps(recipe, indent=1))
+        plot_training_curve(self.history, self.out / CURVE_FILE)
         return path
 
 
