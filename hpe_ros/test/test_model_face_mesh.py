@@ -136,3 +136,11 @@ def test_mesh_export_matches_torch(tmp_path):
     for mode in ("relative", "absolute"):
         report = export_validated(net, get_config("mesh"), tmp_path / f"mesh.{mode}.onnx", mode)
         assert report.passed, report.summary()
+
+
+def test_complexity_counts_the_front_end_on_the_meta_device():
+    from hpe_ros.model.complexity import complexity_table
+
+    (row,) = complexity_table([get_config("mesh")])
+    assert row["params"] < 2_000_000  # the face mesh's weights are buffers, not parameters
+    assert 0.1 < row["gflop_per_frame_absolute"] < row["gflop_per_pair"] < 1.0

@@ -129,7 +129,7 @@ class FaceMesh(nn.Module):
         self._weights: dict[int, str] = {}
         for index, value in constants.items():
             name = f"c{index}"
-            weight = torch.from_numpy(self._to_nchw(index, value, ops).copy())
+            weight = torch.tensor(self._to_nchw(index, value, ops))  # a factory: follows torch.device(...)
             self.register_buffer(name, weight, persistent=False)
             self._weights[index] = name
         self.requires_grad_(False)
