@@ -54,14 +54,10 @@ class HeadPoseNet(nn.Module):
 
     def forward(self, images: Tensor) -> list[Tensor]:
         """Pose encodings of every refinement iteration (the last one is the final prediction)."""
-        self._check_input(images)
         if not self.cfg.geometric_seed:
+            self._check_input(images)
             return self.camera_head(self.aggregator(images))
-        landmarks = images
-        if images.dim() == 5:
-            landmarks = self.aggregator.patch_embed.landmarks(images.flatten(0, 1)).unflatten(
-                0, images.shape[:2]
-            )
+        landmarks = self.embed_frames(images)
         return self.camera_head(self.aggregator(landmarks), self.geometric_seed(landmarks))
 
     def geometric_seed(self, landmarks: Tensor) -> Tensor:
