@@ -30,6 +30,19 @@ def shared() -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A randomly initialised ``tiny`` checkpoint (seed 0): the network mechanics without a trained model."""
+    import torch
+
+    from hpe_ros.model import CONFIGS, HeadPoseNet, save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("net") / "tiny.safetensors"
+    save_checkpoint(path, HeadPoseNet(CONFIGS["tiny"]), CONFIGS["tiny"], {})
+    return path
+
+
+@pytest.fixture(scope="session")
 def aflw2000_dev(shared: Path) -> Path:
     """The AFLW2000-3D dev split folder (images, .mat files, SPLIT.txt); tests that need it skip without."""
     folder = shared / "data" / "aflw2000-3d-dev"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-import torch
 
 from hpe_ros.crop import FACE_BOX_MARGIN, crop_and_resize
 from hpe_ros.detect import Detection
@@ -17,20 +16,11 @@ from hpe_ros.evaluate.estimators import (
     load_network_estimator,
 )
 from hpe_ros.evaluate.network import NetworkEstimator, implied_face, network_crop_box
-from hpe_ros.model import CONFIGS, HeadPoseNet, save_checkpoint
 
 
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("net") / "tiny.safetensors"
-    save_checkpoint(path, HeadPoseNet(CONFIGS["tiny"]), CONFIGS["tiny"], {})
-    return path
-
-
-@pytest.fixture(scope="module")
-def estimator(checkpoint) -> NetworkEstimator:
-    return load_network_estimator(checkpoint, backend="torch")
+def estimator(tiny_checkpoint) -> NetworkEstimator:
+    return load_network_estimator(tiny_checkpoint, backend="torch")
 
 
 def test_crop_square_is_the_box_plus_the_margin_centred_on_it():
@@ -103,18 +93,18 @@ def test_margin_frames_a_blazeface_box_like_the_synthetic_crops(renderable):
     assert np.median(shifts) < 0.2, f"crop centre offset / crop side: {np.round(shifts, 2)}"
 
 
-def test_at_absolute_hides_the_relative_mode(checkpoint):
+def test_at_absolute_hides_the_relative_mode(tiny_checkpoint):
     from hpe_ros.errors import InputError
     from hpe_ros.evaluate.estimators import AbsoluteOnly, RelativeFromAbsolute, as_relative
 
-    both = load_estimator(str(checkpoint))
-    absolute = load_estimator(f"{checkpoint}@absolute")
+    both = load_estimator(str(tiny_checkpoint))
+    absolute = load_estimator(f"{tiny_checkpoint}@absolute")
     assert isinstance(absolute, AbsoluteOnly) and not isinstance(absolute, RelativePoseEstimator)
     assert isinstance(as_relative(absolute), RelativeFromAbsolute)
     image = np.random.default_rng(1).integers(0, 256, (200, 200, 3), dtype=np.uint8)
     face = Detection(50.0, 50.0, 150.0, 150.0, 1.0)
     np.testing.assert_allclose(absolute.estimate(image, face), both.estimate(image, face), atol=1e-5)
     with pytest.raises(InputError, match="only MODEL@absolute"):
-        load_estimator(f"{checkpoint}@relative")
+        load_estimator(f"{tiny_checkpoint}@relative")
     with pytest.raises(InputError, match="does not apply"):
         load_estimator("mean-pose@absolute")

@@ -7,7 +7,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from scipy.spatial.transform import Rotation
 
 from hpe_ros.evaluate.video import (
@@ -19,7 +18,6 @@ from hpe_ros.evaluate.video import (
     still_steps,
 )
 from hpe_ros.geometry import geodesic_deg
-from hpe_ros.model import CONFIGS, HeadPoseNet, save_checkpoint
 from hpe_ros.synth.clip import read_ground_truth
 
 FPS = 15.0
@@ -66,17 +64,9 @@ def test_triplets_need_a_face_in_all_three_frames_and_are_capped():
     assert len(pick_triplets([True] * 200, step=5, limit=7)) == 7
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("net") / "tiny.safetensors"
-    save_checkpoint(path, HeadPoseNet(CONFIGS["tiny"]), CONFIGS["tiny"], {})
-    return path
-
-
-def test_eval_video_on_the_bundled_clip_reports_both_modes(checkpoint, tmp_path):
+def test_eval_video_on_the_bundled_clip_reports_both_modes(tiny_checkpoint, tmp_path):
     out = tmp_path / "demo.json"
-    run_video_eval("demo", checkpoint, out, backend="torch", max_frames=36, progress=False)
+    run_video_eval("demo", tiny_checkpoint, out, backend="torch", max_frames=36, progress=False)
     summary = json.loads(out.read_text())
     assert summary["frames"] == 36 and summary["ground_truth"].endswith("demo_clip_gt.csv")
     assert summary["intrinsics"]["K"] == [[560.0, 0.0, 319.5], [0.0, 560.0, 239.5], [0.0, 0.0, 1.0]]
