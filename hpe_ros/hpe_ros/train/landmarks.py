@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -76,10 +77,37 @@ def precompute_landmarks(
     return {"pairs": pairs, "samples": len(arrays["anchor"])}
 
 
-def canonical_landmarks(pairs: LandmarkPairs) -> torch.Tensor:
-    """The head-frame landmark cloud [468, 3] of a landmark set: every view the face mesh was confident about
-    (presence logit > 0), turned back by its true rotation and averaged (the absolute-mode geometric seed)."""
-    arrays = pairs.arrays
+def landmark_files(path: str | Path) -> tuple[Path, ...]:
+    """The :func:`precompute_landmarks` files at ``path``: one ``.npz``, or every ``.npz`` of a folder."""
+    path = Path(path)
+    files = tuple(sorted(path.glob("*.npz"))) if path.is_dir() else (path,)
+    if not files or not all(f.is_file() for f in files):
+        raise InputError(f"no landmark file at {path} (write one with `hpe synth landmarks`)")
+    return files
+
+
+def load_landmark_arrays(files: tuple[Path, ...]) -> dict[str, torch.Tensor]:
+    """Every array of ``files`` concatenated, as float32 tensors; read once per process while the files are
+    unchanged (the trainer takes the canonical cloud and the training stream from the same arrays)."""
+    return _read_arrays(tuple((file, file.stat().st_mtime_ns) for file in files))
+
+
+@lru_cache(maxsize=1)
+def _read_arrays(versions: tuple[tuple[Path, int], ...]) -> dict[str, torch.Tensor]:
+    parts: dict[str, list[np.ndarray]] = {}
+    for file, _ in versions:
+        with np.load(file) as data:
+            if data["anchor"].shape[1:] != (FACE_MESH_LANDMARKS, 3):
+                raise InputError(f"{file}: anchor landmarks have shape {list(data['anchor'].shape)}")
+            for key in data.files:
+                parts.setdefault(key, []).append(data[key].astype(np.float32))
+    return {key: torch.from_numpy(np.concatenate(value)) for key, value in parts.items()}
+
+
+def canonical_landmarks(arrays: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The head-frame landmark cloud [468, 3] of a landmark set (:func:`load_landmark_arrays`): every view the
+    face mesh was confident about (presence logit > 0), turned back by its true rotation and averaged (the
+    absolute-mode geometric seed)."""
     views = [
         (arrays[key], arrays[f"R_{s}"], arrays[f"presence_{s}"])
         for key, s in (("anchor", "a"), ("query", "q"))
@@ -96,18 +124,7 @@ class LandmarkPairs(IterableDataset):
     epoch, endless, after ``skip``."""
 
     def __init__(self, path: str | Path, seed: int, skip: int = 0) -> None:
-        path = Path(path)
-        files = sorted(path.glob("*.npz")) if path.is_dir() else [path]
-        if not all(f.is_file() for f in files) or not files:
-            raise InputError(f"no landmark file at {path} (write one with `hpe synth landmarks`)")
-        parts: dict[str, list[np.ndarray]] = {}
-        for file in files:
-            with np.load(file) as data:
-                if data["anchor"].shape[1:] != (FACE_MESH_LANDMARKS, 3):
-                    raise InputError(f"{file}: anchor landmarks have shape {list(data['anchor'].shape)}")
-                for key in data.files:
-                    parts.setdefault(key, []).append(data[key].astype(np.float32))
-        self.arrays = {key: torch.from_numpy(np.concatenate(value)) for key, value in parts.items()}
+        self.arrays = load_landmark_arrays(landmark_files(path))
         self.seed, self.skip = seed, skip
 
     def __len__(self) -> int:

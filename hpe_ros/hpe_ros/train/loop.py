@@ -189,9 +189,10 @@ class Trainer:
         if self.model_cfg.geometric_seed:
             if cfg.data.source != "landmarks":
                 raise InputError(f"{self.model_cfg.name} trains on `hpe synth landmarks` data (data.source)")
-            from hpe_ros.train.landmarks import LandmarkPairs, canonical_landmarks
+            from hpe_ros.train.landmarks import canonical_landmarks, landmark_files, load_landmark_arrays
 
-            self.model.canonical_landmarks.copy_(canonical_landmarks(LandmarkPairs(cfg.data.landmarks, 0)))
+            arrays = load_landmark_arrays(landmark_files(cfg.data.landmarks))
+            self.model.canonical_landmarks.copy_(canonical_landmarks(arrays))
         self.model.to(self.rt.device)
         self.generator = torch.Generator().manual_seed(cfg.seed * 1000 + self.rt.rank)
         self.stage = "contrastive" if cfg.contrastive.enabled else "pose"
