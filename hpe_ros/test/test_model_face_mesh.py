@@ -144,3 +144,20 @@ def test_complexity_counts_the_front_end_on_the_meta_device():
     (row,) = complexity_table([get_config("mesh")])
     assert row["params"] < 2_000_000  # the face mesh's weights are buffers, not parameters
     assert 0.1 < row["gflop_per_frame_absolute"] < row["gflop_per_pair"] < 1.0
+
+
+def test_without_refinement_the_seed_is_the_output_and_exports(golden, tmp_path):
+    from hpe_ros.engine.export import export_validated
+    from hpe_ros.model.camera_head import activate_pose
+
+    config = get_config("mesh").replace(refine=False)
+    torch.manual_seed(0)
+    net = HeadPoseNet(config).eval()
+    landmarks = torch.from_numpy(golden["landmarks"])[None]
+    with torch.no_grad():
+        (encoding,) = net(landmarks)
+    torch.testing.assert_close(encoding, activate_pose(net.geometric_seed(landmarks)))
+    report = export_validated(net, config, tmp_path / "geometric.onnx", "relative")
+    assert report.passed, report.summary()
+    with pytest.raises(ValueError, match="geometric_seed"):
+        get_config("tiny").replace(refine=False)

@@ -115,3 +115,24 @@ def test_landmarks_need_a_face_mesh_model(plain, tmp_path):
     }
     with pytest.raises(InputError, match="face-mesh"):
         Trainer(config_from_dict(recipe), tmp_path / "run")
+
+
+def test_zero_steps_fits_the_canonical_cloud_and_exports(plain, tmp_path):
+    """optim.steps 0 optimises nothing: the geometric model is built, its canonical cloud fitted, exported."""
+    np.savez(tmp_path / "train.npz", **plain)
+    recipe = {
+        "model": {"name": "mesh", "overrides": {"refine": False}},
+        "data": {"source": "landmarks", "landmarks": str(tmp_path / "train.npz")},
+        "optim": {"steps": 0},
+        "eval": {"pairs": 0},
+    }
+    result = Trainer(config_from_dict(recipe), tmp_path / "run").run()
+    assert result["finished"] and result["losses"] == []
+    from hpe_ros.model import load_checkpoint
+
+    net, cfg, meta = load_checkpoint(tmp_path / "run" / EXPORT_FILE)
+    assert cfg.refine is False and meta["steps"] == 0
+    radius = net.canonical_landmarks.float().square().sum(-1).mean().sqrt()
+    assert radius.item() == pytest.approx(1.0, abs=1e-2)  # a fitted, normalised cloud, not the zero buffer
+    with pytest.raises(InputError, match=">= 0"):
+        config_from_dict({**recipe, "optim": {"steps": -1}})

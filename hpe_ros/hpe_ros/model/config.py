@@ -33,6 +33,7 @@ class ModelConfig:
     patch_embed: PatchEmbedKind = "conv_stem"  # face_mesh: frozen MediaPipe landmarks as tokens (192 px)
     mesh_tokens: int = 32  # face_mesh only: tokens the 468 landmarks are pooled into (learned assignment)
     geometric_seed: bool = False  # face_mesh only: refinement starts from the rigid landmark alignment
+    refine: bool = True  # False (geometric_seed only): the output is the seed; attention and head never run
     stem_channels: int = 32  # conv_stem only: width of the 3x3 convolutions at half resolution
     dino_depth: int = 0  # dinov2 only: number of ViT blocks inside the patch embed
     dino_pretrained_grid: int = 37  # dinov2 only: the pos-embed grid of the pretrained weights (518 / 14)
@@ -54,6 +55,8 @@ class ModelConfig:
             raise ValueError(f"{self.name}: 2-D RoPE needs a head dimension divisible by 4")
         if self.patch_embed == "conv_stem" and self.patch_size % 2:
             raise ValueError(f"{self.name}: conv_stem needs an even patch_size")
+        if not self.refine and not self.geometric_seed:
+            raise ValueError(f"{self.name}: refine=false needs geometric_seed (something to output)")
         if self.geometric_seed and self.patch_embed != "face_mesh":
             raise ValueError(f"{self.name}: geometric_seed needs patch_embed face_mesh (landmarks to align)")
         if self.patch_embed == "face_mesh" and self.image_size != FACE_MESH_INPUT_SIZE:

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from hpe_ros.errors import InputError
 from hpe_ros.model.aggregator import Aggregator
-from hpe_ros.model.camera_head import CameraHead
+from hpe_ros.model.camera_head import CameraHead, activate_pose
 from hpe_ros.model.config import FACE_MESH_LANDMARKS, ModelConfig
 from hpe_ros.model.pose_encoding import encoding_to_pose, matrix_to_sixd, quat_to_matrix
 from hpe_ros.model.procrustes import rigid_quaternion
@@ -34,7 +34,8 @@ class HeadPoseNet(nn.Module):
     [B, S, 468, 3] in place of the images (training on precomputed landmarks). With ``cfg.geometric_seed`` the
     camera head refines the rigid alignment of the landmark clouds: anchor -> query in relative mode,
     ``canonical_landmarks`` (a head-frame cloud set from the training data, stored in the checkpoint) -> query
-    in absolute mode.
+    in absolute mode. With ``cfg.refine`` false the seed is the output: the attention and the camera head are
+    built (one checkpoint layout) but never run, so neither costs inference time.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -58,7 +59,10 @@ class HeadPoseNet(nn.Module):
             self._check_input(images)
             return self.camera_head(self.aggregator(images))
         landmarks = self.embed_frames(images)
-        return self.camera_head(self.aggregator(landmarks), self.geometric_seed(landmarks))
+        seed = self.geometric_seed(landmarks)
+        if not self.cfg.refine:
+            return [activate_pose(seed)]
+        return self.camera_head(self.aggregator(landmarks), seed)
 
     def geometric_seed(self, landmarks: Tensor) -> Tensor:
         """Encodings [B, S, E] of the rigid landmark alignment (zero translation and FoV): frame 0 of a

@@ -185,8 +185,11 @@ def _build(cls: type, data: Any, where: str) -> Any:
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     """A validated :class:`TrainConfig` (unknown keys and wrong types raise InputError)."""
     cfg = _build(TrainConfig, data, "config")
-    if cfg.optim.steps <= 0 or cfg.data.batch_size <= 0 or cfg.eval.pairs < 0:
-        raise InputError("optim.steps and data.batch_size must be positive, eval.pairs non-negative")
+    if cfg.optim.steps < 0 or cfg.data.batch_size <= 0 or cfg.eval.pairs < 0:
+        raise InputError(
+            "optim.steps and eval.pairs must be >= 0 (0 steps: build, fit, evaluate and export without "
+            "optimising) and data.batch_size positive"
+        )
     if cfg.data.source == "shards" and not cfg.data.shards:
         raise InputError("data.source is 'shards' but data.shards names no folder")
     return cfg
