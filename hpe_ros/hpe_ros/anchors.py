@@ -112,8 +112,9 @@ class Anchor:
     """float32 [3, S, S] RGB in [0, 1]."""
     rotation: np.ndarray
     confidence: float
-    tokens: np.ndarray | None = None
-    """The engine's cached per-frame output for this crop (``PoseEngine.embed_anchors``), once computed."""
+    embedding: np.ndarray | None = None
+    """The engine's cached per-frame output for this crop (``PoseEngine.embed_anchors``: patch tokens, or a
+    face-mesh model's landmarks), once computed."""
 
 
 @dataclass
@@ -132,13 +133,13 @@ class FusedRotation:
 
 @dataclass
 class AnchorEstimate:
-    """The query pose fused from the selected anchors."""
+    """The query pose fused from the selected anchors (or from absolute estimates while bootstrapping)."""
 
     fused: FusedRotation
-    anchor: Anchor
-    """The inlier anchor whose estimate is closest to the fused rotation."""
+    anchor: Anchor | None
+    """The inlier anchor whose estimate is closest to the fused rotation; None for an absolute estimate."""
     num_anchors: int
-    """Anchors fused (inliers)."""
+    """Anchors fused (inliers); 0 for an absolute estimate."""
 
 
 def fuse_rotations(rotations: np.ndarray, weights: np.ndarray | None, config: AnchorConfig) -> FusedRotation:

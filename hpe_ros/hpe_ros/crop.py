@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from hpe_ros.errors import InputError
+from hpe_ros.image import to_network_input
 
 # 6DRepNet's AFLW2000 test transform: Resize(256) then CenterCrop(224).
 SIXDREPNET_CENTER_CROP = 224 / 256
@@ -149,6 +150,11 @@ def crop_and_resize(image: np.ndarray, box: CropBox, size: int) -> np.ndarray:
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=0,
     ).reshape(size, size, *image.shape[2:])
+
+
+def network_input(image_rgb: np.ndarray, box: CropBox, size: int) -> np.ndarray:
+    """The engines' input for one face: ``box`` of an RGB uint8 image as float32 [3, size, size] in [0, 1]."""
+    return to_network_input(crop_and_resize(image_rgb, box, size))
 
 
 def crop_intrinsics(K: np.ndarray, box: CropBox, size: int) -> np.ndarray:

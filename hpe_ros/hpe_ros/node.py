@@ -38,14 +38,11 @@ from tf2_ros import TransformBroadcaster
 from visualization_msgs.msg import MarkerArray
 
 from hpe_msgs.msg import HeadPoseArray
+from hpe_ros.camera import intrinsics_for_image
 from hpe_ros.detect import Detection, ExternalDetections, load_detector
 from hpe_ros.engine import open_engine
 from hpe_ros.errors import HpeError, InputError
-from hpe_ros.io.video import draw_result
-from hpe_ros.ros.diagnostics import NodeHealth
-from hpe_ros.ros.encodings import UnsupportedEncodingError, depth_from_image, rgb_from_image
-from hpe_ros.ros.inputs import Stamped, detection_from_centre, intrinsics_for_image, paired
-from hpe_ros.ros.messages import (
+from hpe_ros.io.messages import (
     FrameNaming,
     bgr8_image_fields,
     face_transforms_fields,
@@ -55,6 +52,11 @@ from hpe_ros.ros.messages import (
     primary_pose_stamped_fields,
     stamp_ns_of,
 )
+from hpe_ros.io.video import draw_result
+from hpe_ros.results import FrameResult
+from hpe_ros.ros.diagnostics import NodeHealth
+from hpe_ros.ros.encodings import UnsupportedEncodingError, depth_from_image, rgb_from_image
+from hpe_ros.ros.inputs import Stamped, detection_from_centre, paired
 from hpe_ros.ros.parameters import (
     EXTERNAL_DETECTOR,
     ParameterSpec,
@@ -65,7 +67,7 @@ from hpe_ros.ros.parameters import (
 )
 from hpe_ros.ros.qos import INPUT_TOPICS, OUTPUT_TOPICS, QosChoice
 from hpe_ros.ros.worker import DropInFlightWorker
-from hpe_ros.tracker import FrameResult, HeadPoseTracker, TrackerConfig
+from hpe_ros.tracker import HeadPoseTracker, TrackerConfig
 
 NODE_NAME = "hpe_tracker"
 
@@ -264,13 +266,12 @@ class HeadPoseNode(Node):
             msg.height,
             settings.default_horizontal_fov_deg,
         )
-        detections = None
-        if settings.detector == EXTERNAL_DETECTOR:
-            detections = paired(frame.detections, stamp_ns, settings.sync_tolerance_s) or []
+        if isinstance(self.detector, ExternalDetections):
+            self.detector.set(paired(frame.detections, stamp_ns, settings.sync_tolerance_s) or [])
         if self._pending_config is not None:
             config, self._pending_config = self._pending_config, None
             self.tracker = HeadPoseTracker(self.engine, self.detector, config)
-        result = self.tracker.process(image, stamp_ns, K, depth, detections)
+        result = self.tracker.process(image, stamp_ns, K, depth)
         if result.reset:
             self.get_logger().warn("image stamp went back or jumped ahead (bag loop?): tracks reset")
         self._publish(result, msg, image, K)

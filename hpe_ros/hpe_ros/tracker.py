@@ -21,14 +21,17 @@ from typing import Any
 
 import numpy as np
 
-from hpe_ros.anchors import Anchor, AnchorBuffer, AnchorConfig, FusedRotation, fuse_rotations
-from hpe_ros.crop import FACE_BOX_MARGIN, box_from_detection, crop_and_resize
-from hpe_ros.detect import Detection, FaceDetector, as_rgb_uint8
-from hpe_ros.detect.multiface import MultiFaceTracker, TrackedFace, TrackingConfig
+from hpe_ros.anchors import Anchor, AnchorBuffer, AnchorConfig, AnchorEstimate, fuse_rotations
+from hpe_ros.camera import checked_intrinsics
+from hpe_ros.crop import FACE_BOX_MARGIN, box_from_detection, network_input
+from hpe_ros.detect import FaceDetector
 from hpe_ros.engine.base import NonFiniteOutputError, PoseEngine
 from hpe_ros.errors import InputError
 from hpe_ros.filters import OneEuroConfig, RotationOneEuroFilter, VectorOneEuroFilter
 from hpe_ros.geometry import aflw2000_from_head_rotation
+from hpe_ros.image import as_rgb_uint8
+from hpe_ros.results import FacePose, FrameResult
+from hpe_ros.tracks import FaceTracks, FaceTracksConfig, TrackedFace
 from hpe_ros.translation import TranslationConfig, head_position
 
 STAGES = ("detect", "track", "crop", "infer", "fuse", "filter")
@@ -39,7 +42,7 @@ ESTIMATORS = ("relative", "absolute")
 class TrackerConfig:
     """Every tunable of the pipeline, grouped by stage (the ROS node declares them as ``group.field``)."""
 
-    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    tracking: FaceTracksConfig = field(default_factory=FaceTracksConfig)
     anchors: AnchorConfig = field(default_factory=AnchorConfig)
     rotation_filter: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff_hz=1.0, beta=0.5))
     position_filter: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff_hz=1.0, beta=2.0))
@@ -109,66 +112,11 @@ def config_from_parameters(values: dict[str, Any], base: TrackerConfig | None = 
 
 
 @dataclass
-class FacePose:
-    """The estimate for one tracked face in one frame (all poses in the image's optical frame)."""
-
-    track_id: int
-    stamp_ns: int
-    """The frame's stamp."""
-    box: np.ndarray
-    """x0, y0, x1, y1 pixels."""
-    detection_score: float
-    """0 when the box was propagated through a detector miss."""
-    rotation: np.ndarray
-    """R_cam←head (filtered); identity = looking straight into the camera."""
-    position: np.ndarray
-    """t_cam←head in metres (filtered)."""
-    covariance: np.ndarray
-    """6x6 over (x, y, z, rotation about x, y, z), m² and rad²."""
-    yaw_deg: float
-    pitch_deg: float
-    roll_deg: float
-    """AFLW2000 convention (:func:`hpe_ros.geometry.aflw2000_from_head_rotation`)."""
-    confidence: float
-    spread_deg: float
-    """RMS angle between the per-anchor estimates that were fused."""
-    anchor_id: int
-    """The anchor closest to the fused estimate (ids start at 1); 0 while bootstrapping."""
-    anchor_stamp_ns: int
-    num_anchors: int
-    """Anchors fused; 0 while bootstrapping from absolute estimates."""
-    position_from_depth: bool
-
-
-@dataclass
-class FrameResult:
-    """Everything the tracker produced for one frame."""
-
-    stamp_ns: int
-    faces: list[FacePose]
-    primary_index: int
-    """Index in ``faces`` of the largest face, -1 when there is none."""
-    num_detections: int
-    timings_ms: dict[str, float]
-    reset: bool
-    """True when this frame's stamp reset every track (time jump)."""
-    dropped: int
-    """Faces without an estimate this frame (the engine returned non-finite values)."""
-
-
-@dataclass
 class _FaceState:
     anchors: AnchorBuffer
     rotation_filter: RotationOneEuroFilter
     position_filter: VectorOneEuroFilter
     last_rotation: np.ndarray | None = None
-
-
-@dataclass
-class _Estimate:
-    fused: FusedRotation
-    anchor: Anchor | None
-    num_anchors: int
 
 
 @dataclass
@@ -188,17 +136,16 @@ class HeadPoseTracker:
         self.engine = engine
         self.detector = detector
         self.config = config or TrackerConfig()
-        self.faces = MultiFaceTracker(self.config.tracking)
+        self.tracks = FaceTracks(self.config.tracking)
         self.states: dict[int, _FaceState] = {}
         self.last_stamp_ns: int | None = None
-        self.resets = 0
+        self.clock_resets = 0
         self._calibrate: set[int] | None = None
 
     def reset(self) -> None:
         """Forget every track and its anchors (new ids follow)."""
-        self.faces.reset()
+        self.tracks.reset()
         self.states.clear()
-        self.last_stamp_ns = None
 
     def anchor_counts(self) -> dict[int, int]:
         """Keyframes held per track id (for diagnostics)."""
@@ -214,11 +161,10 @@ class HeadPoseTracker:
         stamp_ns: int,
         K: np.ndarray,
         depth: np.ndarray | None = None,
-        detections: list[Detection] | None = None,
     ) -> FrameResult:
-        """Poses of the faces in one frame; ``detections`` replace the detector's when given."""
+        """Poses of the faces in one frame (faces from the tracker's detector)."""
         image = as_rgb_uint8(image_rgb)
-        K = self._checked_intrinsics(K)
+        K = checked_intrinsics(K)
         if depth is not None and np.shape(depth)[:2] != image.shape[:2]:
             raise InputError(
                 f"depth image {np.shape(depth)} is not registered to the colour image {image.shape}"
@@ -228,14 +174,14 @@ class HeadPoseTracker:
         time_s = stamp_ns * 1e-9
 
         with _timed(timings, "detect"):
-            found = self.detector.detect(image) if detections is None else list(detections)
+            found = self.detector.detect(image)
         with _timed(timings, "track"):
             boxes = np.array([[d.x0, d.y0, d.x1, d.y1] for d in found]).reshape(-1, 4)
-            tracked = self.faces.update(boxes, np.array([d.score for d in found]), time_s)
-            known = self.faces.known_ids()
+            tracked = self.tracks.update(boxes, np.array([d.score for d in found]), time_s)
+            known = self.tracks.known_ids()
             self.states = {i: s for i, s in self.states.items() if i in known}
         with _timed(timings, "crop"):
-            queries = [self._query(face, image) for face in tracked.faces]
+            queries = [self._query(face, image) for face in tracked]
         with _timed(timings, "infer"):
             self._apply_calibrations(queries, stamp_ns)
             relative, absolute = self._infer(queries)
@@ -255,22 +201,13 @@ class HeadPoseTracker:
             dropped=len(queries) - len(poses),
         )
 
-    def _checked_intrinsics(self, K: np.ndarray) -> np.ndarray:
-        K = np.asarray(K, dtype=np.float64)
-        if K.shape != (3, 3) or not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0:
-            raise InputError(
-                f"camera intrinsics must be a finite 3x3 matrix with positive focal lengths, got {K}"
-            )
-        return K
-
     def _handle_time_jump(self, stamp_ns: int) -> bool:
         last, self.last_stamp_ns = self.last_stamp_ns, stamp_ns
         if last is None:
             return False
         if stamp_ns < last or (stamp_ns - last) * 1e-9 > self.config.max_time_gap_s:
-            self.faces.reset()
-            self.states.clear()
-            self.resets += 1
+            self.reset()
+            self.clock_resets += 1
             return True
         return False
 
@@ -284,8 +221,7 @@ class HeadPoseTracker:
             )
             self.states[face.track_id] = state
         square = box_from_detection(*face.box, margin=self.config.crop_margin)
-        crop = crop_and_resize(image, square, self.engine.input_size)
-        crop = np.ascontiguousarray(crop.transpose(2, 0, 1), dtype=np.float32) / 255.0
+        crop = network_input(image, square, self.engine.input_size)
         relative = self.config.estimator == "relative" and state.anchors.bootstrapped
         anchors = state.anchors.select(state.last_rotation) if relative else []
         return _Query(face, state, crop, anchors)
@@ -296,7 +232,7 @@ class HeadPoseTracker:
         self._calibrate = None
         if self.config.estimator == "absolute":
             return
-        no_absolute = "absolute" not in getattr(self.engine, "modes", ("absolute",))
+        no_absolute = "absolute" not in self.engine.modes
         for q in queries:
             requested = wanted is not None and (not wanted or q.face.track_id in wanted)
             if requested or (no_absolute and not q.state.anchors.bootstrapped):
@@ -335,16 +271,17 @@ class HeadPoseTracker:
 
     def _infer_pairs(self, anchors: list[Anchor], query_batch: np.ndarray) -> np.ndarray:
         """Relative rotations of (anchor, query) pairs; with a cached-anchor engine each anchor's per-frame
-        part (its tokens, or a face-mesh model's landmarks) is computed once and kept on the anchor."""
-        if "relative_cached" not in getattr(self.engine, "modes", ()):
+        part (its embedding: patch tokens, or a face-mesh model's landmarks) is computed once and kept on
+        the anchor."""
+        if "relative_cached" not in self.engine.modes:
             return self.engine.infer(np.stack([a.crop for a in anchors]), query_batch)[0]
-        missing = list({id(a): a for a in anchors if a.tokens is None}.values())
+        missing = list({id(a): a for a in anchors if a.embedding is None}.values())
         if missing:
-            for anchor, tokens in zip(
+            for anchor, embedding in zip(
                 missing, self.engine.embed_anchors(np.stack([a.crop for a in missing])), strict=True
             ):
-                anchor.tokens = tokens
-        return self.engine.infer_cached(np.stack([a.tokens for a in anchors]), query_batch)[0]
+                anchor.embedding = embedding
+        return self.engine.infer_cached(np.stack([a.embedding for a in anchors]), query_batch)[0]
 
     def _estimates(
         self,
@@ -352,18 +289,19 @@ class HeadPoseTracker:
         relative: list[np.ndarray | None],
         absolute: list[np.ndarray | None],
         stamp_ns: int,
-    ) -> list[tuple[_Query, _Estimate]]:
+    ) -> list[tuple[_Query, AnchorEstimate]]:
         """The fused estimate of every face that got an engine output; keyframes are inserted here."""
         out = []
         for q, rel, absolute_rotation in zip(queries, relative, absolute, strict=True):
             buffer = q.state.anchors
             if rel is not None:
-                fused_anchors = buffer.fuse(q.anchors, rel)
-                estimate = _Estimate(fused_anchors.fused, fused_anchors.anchor, fused_anchors.num_anchors)
+                estimate = buffer.fuse(q.anchors, rel)
                 confidence = self._confidence(q.face, estimate.fused.confidence)
                 buffer.consider(q.crop, stamp_ns, estimate.fused.rotation, confidence)
             elif absolute_rotation is not None:
-                estimate = _Estimate(fuse_rotations(absolute_rotation[None], None, buffer.config), None, 0)
+                estimate = AnchorEstimate(
+                    fuse_rotations(absolute_rotation[None], None, buffer.config), None, 0
+                )
                 if self.config.estimator == "relative":
                     buffer.offer_bootstrap(
                         q.crop, stamp_ns, estimate.fused.rotation, estimate.fused.confidence
@@ -381,7 +319,7 @@ class HeadPoseTracker:
     def _output(
         self,
         q: _Query,
-        estimate: _Estimate,
+        estimate: AnchorEstimate,
         stamp_ns: int,
         time_s: float,
         K: np.ndarray,

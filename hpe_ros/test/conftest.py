@@ -10,7 +10,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from hpe_ros.evaluate.paths import shared_dir
-from hpe_ros.tracker import FacePose
+from hpe_ros.results import FacePose
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

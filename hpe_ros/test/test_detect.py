@@ -12,10 +12,10 @@ from hpe_ros.detect import (
     Detection,
     ExternalDetections,
     OnnxFaceDetector,
-    as_rgb_uint8,
     load_detector,
 )
 from hpe_ros.errors import InputError, ModelFileError
+from hpe_ros.image import as_rgb_uint8
 
 IMAGE = "image00013"
 

@@ -14,11 +14,12 @@ from scipy.spatial.transform import Rotation
 
 from hpe_ros.errors import InputError
 from hpe_ros.geometry import face_pose_from_head
+from hpe_ros.image import to_rgb8
 from hpe_ros.io.bag import PoseBagWriter
 from hpe_ros.io.csv_writer import COLUMNS, PoseCsvWriter
-from hpe_ros.io.sources import ImageFolderSource, VideoSource, open_source, to_rgb8
+from hpe_ros.io.sources import ImageFolderSource, VideoSource, open_source
 from hpe_ros.io.video import AnnotatedVideoWriter
-from hpe_ros.tracker import FacePose, FrameResult
+from hpe_ros.results import FacePose, FrameResult
 
 K = np.array([[300.0, 0.0, 160.0], [0.0, 300.0, 120.0], [0.0, 0.0, 1.0]])
 T0 = 1_700_000_000_250_000_000

@@ -13,24 +13,13 @@ import yaml
 from conftest import make_face_pose
 from scipy.spatial.transform import Rotation
 
+from hpe_ros.camera import intrinsics_for_image
 from hpe_ros.detect import Detection, ExternalDetections
-from hpe_ros.detect.multiface import TrackingConfig
 from hpe_ros.engine.torch_backend import TorchPoseEngine
 from hpe_ros.errors import InputError, ModelFileError
 from hpe_ros.geometry import face_pose_from_head
 from hpe_ros.io.bag import build_message
-from hpe_ros.io.rosmsgs import make_typestore
-from hpe_ros.model import CONFIGS, HeadPoseNet
-from hpe_ros.ros.diagnostics import ERROR, OK, WARN, NodeHealth
-from hpe_ros.ros.encodings import (
-    ImageData,
-    UnsupportedEncodingError,
-    depth_from_image,
-    image_array,
-    rgb_from_image,
-)
-from hpe_ros.ros.inputs import Stamped, detection_from_centre, intrinsics_for_image, paired
-from hpe_ros.ros.messages import (
+from hpe_ros.io.messages import (
     MARKER_ARROW,
     MARKER_DELETEALL,
     MARKER_TEXT,
@@ -43,6 +32,18 @@ from hpe_ros.ros.messages import (
     primary_pose_stamped_fields,
     stamp_ns_of,
 )
+from hpe_ros.io.rosmsgs import make_typestore
+from hpe_ros.model import CONFIGS, HeadPoseNet
+from hpe_ros.results import FacePose, FrameResult
+from hpe_ros.ros.diagnostics import ERROR, OK, WARN, NodeHealth
+from hpe_ros.ros.encodings import (
+    ImageData,
+    UnsupportedEncodingError,
+    depth_from_image,
+    image_array,
+    rgb_from_image,
+)
+from hpe_ros.ros.inputs import Stamped, detection_from_centre, paired
 from hpe_ros.ros.parameters import (
     NODE_PARAMETERS,
     NodeSettings,
@@ -53,7 +54,8 @@ from hpe_ros.ros.parameters import (
 )
 from hpe_ros.ros.qos import INPUT_TOPICS, OUTPUT_TOPICS
 from hpe_ros.ros.worker import DropInFlightWorker, LatestOnlySlot
-from hpe_ros.tracker import FacePose, FrameResult, HeadPoseTracker, TrackerConfig, parameter_descriptions
+from hpe_ros.tracker import HeadPoseTracker, TrackerConfig, parameter_descriptions
+from hpe_ros.tracks import FaceTracksConfig
 
 STAMP_NS = 1_700_000_000_123_456_789
 ENGINE_INFO = {"backend": "torch", "precision": "fp32", "device": "cpu"}
@@ -471,7 +473,7 @@ def node_chain(tracker: HeadPoseTracker, health: NodeHealth, msg: ImageData, sta
 def test_chain_bytes_to_messages_with_time_jump_and_nan(engine: TorchPoseEngine):
     detector = ExternalDetections()
     detector.set([Detection(100.0, 60.0, 170.0, 140.0, 0.9)])
-    config = TrackerConfig(tracking=TrackingConfig(confirm_hits=1))
+    config = TrackerConfig(tracking=FaceTracksConfig(confirm_hits=1))
     tracker = HeadPoseTracker(engine, detector, config)
     health = NodeHealth(ENGINE_INFO, 0.0, 60.0)
     rng = np.random.default_rng(0)

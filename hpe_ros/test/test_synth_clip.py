@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
+from hpe_ros.camera import load_intrinsics
 from hpe_ros.geometry import biwi_from_head_rotation
-from hpe_ros.io.intrinsics import load_intrinsics
 from hpe_ros.synth.clip import (
     CAMERA_NAME,
     DEMO_CLIP_DIR,

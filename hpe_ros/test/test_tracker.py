@@ -8,7 +8,6 @@ from scipy.spatial.transform import Rotation
 
 from hpe_ros.anchors import AnchorConfig
 from hpe_ros.detect import BlazeFaceDetector, Detection, ExternalDetections
-from hpe_ros.detect.multiface import TrackingConfig
 from hpe_ros.engine.base import PoseEngine
 from hpe_ros.engine.torch_backend import TorchPoseEngine
 from hpe_ros.errors import InputError
@@ -17,6 +16,7 @@ from hpe_ros.io.sources import VideoSource
 from hpe_ros.model import CONFIGS, HeadPoseNet
 from hpe_ros.synth.clip import DEMO_CLIP_DIR, VIDEO_NAME
 from hpe_ros.tracker import HeadPoseTracker, TrackerConfig, config_from_parameters, parameter_descriptions
+from hpe_ros.tracks import FaceTracksConfig
 
 K = np.array([[250.0, 0.0, 160.0], [0.0, 250.0, 120.0], [0.0, 0.0, 1.0]])
 FRAME_NS = 33_333_333
@@ -74,7 +74,7 @@ def engine() -> CountingEngine:
 def make_tracker(engine, **anchor_options) -> tuple[HeadPoseTracker, ExternalDetections]:
     anchors = {"anchors_per_query": 3, "bootstrap_frames": 2, "insert_min_confidence": 0.0, **anchor_options}
     config = TrackerConfig(
-        tracking=TrackingConfig(confirm_hits=1, max_faces=4), anchors=AnchorConfig(**anchors)
+        tracking=FaceTracksConfig(confirm_hits=1, max_faces=4), anchors=AnchorConfig(**anchors)
     )
     detector = ExternalDetections()
     return HeadPoseTracker(engine, detector, config), detector
@@ -127,12 +127,14 @@ def test_each_anchor_is_embedded_once_and_cached_pairs_match_full_pairs(engine):
     for i in range(8):
         detector.set(faces_at(i))
         tracker.process(frame(i), 7 * 10**9 + i * FRAME_NS, K)
-    anchors = [a for state in tracker.states.values() for a in state.anchors.anchors if a.tokens is not None]
+    anchors = [
+        a for state in tracker.states.values() for a in state.anchors.anchors if a.embedding is not None
+    ]
     embedded = sum(n for kind, n in engine.calls if kind == "anchor_tokens")
     assert anchors and embedded == len(anchors)
     crops = np.stack([a.crop for a in anchors])
     queries = crops[::-1].copy()
-    cached = engine.infer_cached(np.stack([a.tokens for a in anchors]), queries)[0]
+    cached = engine.infer_cached(np.stack([a.embedding for a in anchors]), queries)[0]
     np.testing.assert_allclose(cached, engine.infer(crops, queries)[0], atol=1e-5)
 
 
@@ -283,7 +285,7 @@ def test_a_crowd_of_twenty_heads_is_capped_with_distinct_ids(engine):
     detector = BlazeFaceDetector()
     crowd = crowd_of_demo_heads()
     for cap in (8, 20):
-        tracker = HeadPoseTracker(engine, detector, TrackerConfig(tracking=TrackingConfig(max_faces=cap)))
+        tracker = HeadPoseTracker(engine, detector, TrackerConfig(tracking=FaceTracksConfig(max_faces=cap)))
         result = [tracker.process(crowd, k * FRAME_NS, K) for k in range(2)][-1]  # confirmed on the second
         # BlazeFace full range sees the frame at 192 px (a face ~38 px): it finds about half of the heads.
         assert 8 < result.num_detections < 20

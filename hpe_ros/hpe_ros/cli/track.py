@@ -116,16 +116,16 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from hpe_ros.detect import load_detector
-    from hpe_ros.engine import open_engine
-    from hpe_ros.io.bag import PoseBagWriter
-    from hpe_ros.io.csv_writer import PoseCsvWriter
-    from hpe_ros.io.intrinsics import (
+    from hpe_ros.camera import (
         DEFAULT_HORIZONTAL_FOV_DEG,
         intrinsics_from_fov,
         intrinsics_from_values,
         load_intrinsics,
     )
+    from hpe_ros.detect import load_detector
+    from hpe_ros.engine import open_engine
+    from hpe_ros.io.bag import PoseBagWriter
+    from hpe_ros.io.csv_writer import PoseCsvWriter
     from hpe_ros.io.sources import open_source
     from hpe_ros.io.video import AnnotatedVideoWriter
     from hpe_ros.model.default import require_source_camera, resolve_model
@@ -215,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
             "max_detections_in_a_frame": max_detections,
             "tracks": len(track_ids),
             "faces_without_estimate": dropped,
-            "clock_resets": tracker.resets,
+            "clock_resets": tracker.clock_resets,
             "anchors_per_track_at_end": {str(i): n for i, n in tracker.anchor_counts().items()},
             "fps": frames / elapsed if elapsed > 0 else 0.0,
             "ms_per_frame": {stage: ms / max(frames, 1) for stage, ms in stage_ms.items()},

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hpe_ros.detect.base import Detection, ExternalDetections, FaceDetector, as_rgb_uint8, clip_to_image
+from hpe_ros.detect.base import Detection, ExternalDetections, FaceDetector, clip_to_image
 from hpe_ros.detect.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector
 from hpe_ros.detect.onnx_detector import OnnxFaceDetector
 from hpe_ros.errors import InputError
@@ -20,7 +20,6 @@ __all__ = [
     "ExternalDetections",
     "FaceDetector",
     "OnnxFaceDetector",
-    "as_rgb_uint8",
     "clip_to_image",
     "load_detector",
 ]

@@ -1,4 +1,4 @@
-"""The face-detector interface: a detection record, the detector protocol, image checks, outside boxes."""
+"""The face-detector interface: a detection record, the detector protocol, outside boxes."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
-import cv2
 import numpy as np
 
-from hpe_ros.errors import InputError
+from hpe_ros.image import as_rgb_uint8
 
 
 @dataclass(frozen=True)
@@ -45,29 +44,6 @@ class FaceDetector(Protocol):
     """Anything that finds faces in an RGB uint8 image (H, W, 3); returns detections sorted by score."""
 
     def detect(self, image_rgb: np.ndarray) -> list[Detection]: ...
-
-
-def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
-    """Check an image and return it as a contiguous RGB uint8 (H, W, 3) array.
-
-    Grayscale (H, W) or (H, W, 1) images are expanded to three channels and RGBA drops its alpha channel;
-    anything else (empty, not uint8, other shapes) raises :class:`InputError` saying what was wrong.
-    """
-    if not isinstance(image, np.ndarray):
-        raise InputError(f"expected an image as a numpy array, got {type(image).__name__}")
-    if image.size == 0 or image.ndim < 2 or min(image.shape[:2]) == 0:
-        raise InputError(f"the image is empty (shape {image.shape})")
-    if image.dtype != np.uint8:
-        raise InputError(
-            f"expected an 8-bit image (uint8), got {image.dtype}: convert it to 8 bits per channel first"
-        )
-    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
-        return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2RGB)
-    if image.ndim == 3 and image.shape[2] == 4:
-        return np.ascontiguousarray(image[:, :, :3])
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise InputError(f"expected an RGB image of shape (H, W, 3), got shape {image.shape}")
-    return np.ascontiguousarray(image)
 
 
 def clip_to_image(detection: Detection, width: int, height: int) -> Detection | None:

@@ -6,7 +6,8 @@ import warnings
 
 import numpy as np
 
-from hpe_ros.detect.base import Detection, as_rgb_uint8, clip_to_image
+from hpe_ros.detect.base import Detection, clip_to_image
+from hpe_ros.image import as_rgb_uint8
 
 SHORT_RANGE, FULL_RANGE = 0, 1  # mediapipe's model_selection: faces within about 2 m / about 5 m
 

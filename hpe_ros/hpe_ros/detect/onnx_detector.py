@@ -12,8 +12,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hpe_ros.detect.base import Detection, as_rgb_uint8, clip_to_image
+from hpe_ros.detect.base import Detection, clip_to_image
 from hpe_ros.errors import ModelFileError
+from hpe_ros.image import as_rgb_uint8
 
 PIXEL_MEAN = 127.0
 PIXEL_SCALE = 1.0 / 128.0

@@ -14,9 +14,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hpe_ros.detect import Detection, as_rgb_uint8
+from hpe_ros.detect import Detection
 from hpe_ros.errors import InputError, ModelFileError
 from hpe_ros.geometry import head_rotation_from_aflw2000
+from hpe_ros.image import as_rgb_uint8
 
 INPUT_SIZE = 64
 CROP_MARGIN = 0.6

@@ -26,9 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hpe_ros.crop import FACE_BOX_MARGIN, CropBox, box_from_detection, crop_and_resize
-from hpe_ros.detect import Detection, as_rgb_uint8
+from hpe_ros.crop import FACE_BOX_MARGIN, CropBox, box_from_detection, network_input
+from hpe_ros.detect import Detection
 from hpe_ros.engine.base import PoseEngine
+from hpe_ros.image import as_rgb_uint8
 
 
 def network_crop_box(face: Detection, margin: float = FACE_BOX_MARGIN) -> CropBox:
@@ -47,11 +48,6 @@ def implied_face(crop_size: int, margin: float = FACE_BOX_MARGIN) -> Detection:
     return Detection(low, low, low + side, low + side, 1.0)
 
 
-def to_network_input(crop_rgb: np.ndarray) -> np.ndarray:
-    """An RGB uint8 square crop (S, S, 3) as the engine's float32 [3, S, S] input in [0, 1]."""
-    return np.ascontiguousarray(crop_rgb.transpose(2, 0, 1), dtype=np.float32) / 255.0
-
-
 class NetworkEstimator:
     """One of our networks as an absolute and a relative estimator (crops with :func:`network_crop_box`)."""
 
@@ -63,7 +59,7 @@ class NetworkEstimator:
     def crop(self, image_rgb: np.ndarray, face: Detection) -> np.ndarray:
         """The face's network input [3, S, S] float32 (S = the engine's input size)."""
         box = network_crop_box(face, self.margin)
-        return to_network_input(crop_and_resize(as_rgb_uint8(image_rgb), box, self.engine.input_size))
+        return network_input(as_rgb_uint8(image_rgb), box, self.engine.input_size)
 
     def estimate(self, image_rgb: np.ndarray, face: Detection) -> np.ndarray:
         """R_cam←head (3, 3) from the absolute (single-frame) mode."""

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from hpe_ros.detect import Detection, FaceDetector
+from hpe_ros.detect import Detection, ExternalDetections, FaceDetector
 from hpe_ros.engine.base import PoseEngine
 from hpe_ros.errors import InputError
 from hpe_ros.evaluate.harness import FRONTAL, PoseResult, aflw_angles_deg, score_rotation, summarize
@@ -125,7 +125,8 @@ def run_tracker(
 ) -> tuple[ModeRun, list[list[Detection]]]:
     """One pass of the tracker in ``mode``; returns the run and the detections used (reuse them next pass)."""
     config = replace(TrackerConfig(), estimator=mode)
-    tracker = HeadPoseTracker(engine, detector, config)
+    given = ExternalDetections()
+    tracker = HeadPoseTracker(engine, given, config)
     estimator = NetworkEstimator(engine, "crops")
     run = ModeRun(mode, np.zeros(0, np.int64), [], [], [])
     used, stamps = [], []
@@ -133,7 +134,8 @@ def run_tracker(
         found = detector.detect(frame.image) if detections is None else detections[k]
         used.append(found)
         start = time.perf_counter()
-        result = tracker.process(frame.image, frame.stamp_ns, K, detections=found)
+        given.set(found)
+        result = tracker.process(frame.image, frame.stamp_ns, K)
         run.ms.append(1000.0 * (time.perf_counter() - start))
         stamps.append(frame.stamp_ns)
         face = result.faces[result.primary_index] if result.faces else None
@@ -247,9 +249,9 @@ def run_video_eval(
     """
     from itertools import islice
 
+    from hpe_ros.camera import intrinsics_from_fov, load_intrinsics
     from hpe_ros.detect import load_detector
     from hpe_ros.engine import open_engine
-    from hpe_ros.io.intrinsics import intrinsics_from_fov, load_intrinsics
     from hpe_ros.io.sources import VideoSource
     from hpe_ros.synth.clip import DEMO_CLIP_DIR, VIDEO_NAME, read_ground_truth
 

@@ -24,8 +24,7 @@ from rosbags.rosbag2.enums import StoragePlugin
 from rosbags.typesys.store import Typestore
 
 from hpe_ros.errors import InputError
-from hpe_ros.io.rosmsgs import make_typestore
-from hpe_ros.ros.messages import (
+from hpe_ros.io.messages import (
     Fields,
     FrameNaming,
     face_transforms_fields,
@@ -33,7 +32,8 @@ from hpe_ros.ros.messages import (
     header_fields,
     primary_pose_stamped_fields,
 )
-from hpe_ros.tracker import FrameResult
+from hpe_ros.io.rosmsgs import make_typestore
+from hpe_ros.results import FrameResult
 
 TOPICS = {
     "/head_pose": "geometry_msgs/msg/PoseStamped",
@@ -46,7 +46,7 @@ _NUMPY_TYPES = {"byte": "uint8", "char": "uint8", "bool": "bool"}
 
 
 def build_message(typestore: Typestore, typename: str, fields: Fields) -> Any:
-    """A rosbags message of ``typename`` from nested field values (:mod:`hpe_ros.ros.messages`); fields left
+    """A rosbags message of ``typename`` from nested field values (:mod:`hpe_ros.io.messages`); fields left
     out take the message default (0, "", empty sequence), unknown field names are a KeyError."""
     _, definitions = typestore.fielddefs[typename]
     unknown = set(fields) - {name for name, _ in definitions}
@@ -84,7 +84,7 @@ def _default_scalar(type_name: str) -> Any:
 
 
 class PoseBagWriter:
-    """Write :class:`~hpe_ros.tracker.FrameResult` objects as ROS 2 messages into a new bag directory."""
+    """Write :class:`~hpe_ros.results.FrameResult` objects as ROS 2 messages into a new bag directory."""
 
     def __init__(
         self,

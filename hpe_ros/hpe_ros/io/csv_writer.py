@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from hpe_ros.geometry import matrix_to_quat_xyzw
-from hpe_ros.tracker import FrameResult
+from hpe_ros.results import FrameResult
 
 COLUMNS = (
     "frame",

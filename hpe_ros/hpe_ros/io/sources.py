@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from hpe_ros.detect import as_rgb_uint8
 from hpe_ros.errors import InputError
+from hpe_ros.image import to_rgb8
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 DEFAULT_FPS = 30.0
@@ -35,29 +35,6 @@ class Frame:
     """Capture time: from the frame index and rate for files, the wall clock for a live camera."""
     image: np.ndarray
     """RGB uint8 (H, W, 3)."""
-
-
-def to_rgb8(image: np.ndarray, bgr: bool = True, where: str = "frame") -> np.ndarray:
-    """``image`` as RGB uint8: 16-bit scaled by 1/257, float read as [0, 1], gray expanded, BGR(A) swapped."""
-    image = np.asarray(image)
-    if image.size == 0 or image.ndim < 2 or min(image.shape[:2]) == 0:
-        raise InputError(f"{where} is empty (shape {image.shape})")
-    if image.dtype == np.uint16:
-        image = (image.astype(np.uint32) * 255 + 32767) // 65535
-        image = image.astype(np.uint8)
-    elif np.issubdtype(image.dtype, np.floating):
-        if not np.isfinite(image).all():
-            raise InputError(f"{where} has NaN or Inf pixels")
-        image = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
-    elif image.dtype != np.uint8:
-        raise InputError(f"{where} has pixel type {image.dtype}; expected 8-bit, 16-bit or float images")
-    try:
-        rgb = as_rgb_uint8(image)
-    except InputError as error:
-        raise InputError(f"{where}: {error}") from None
-    if bgr and image.ndim == 3 and image.shape[2] in (3, 4):
-        rgb = np.ascontiguousarray(rgb[:, :, ::-1])
-    return rgb
 
 
 class FrameSource:

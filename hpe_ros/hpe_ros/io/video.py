@@ -14,7 +14,7 @@ import numpy as np
 
 from hpe_ros.errors import InputError
 from hpe_ros.geometry import face_pose_from_head
-from hpe_ros.tracker import FrameResult
+from hpe_ros.results import FrameResult
 
 DETECTED_BGR = (60, 200, 60)
 PROPAGATED_BGR = (0, 150, 255)

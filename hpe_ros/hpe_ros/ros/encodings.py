@@ -1,7 +1,7 @@
 """sensor_msgs/Image bytes -> numpy arrays, without cv_bridge (names as in sensor_msgs/image_encodings.hpp).
 
 Colour input for the tracker becomes RGB uint8: 16-bit channels are scaled by 255/65535 (as
-:func:`hpe_ros.io.sources.to_rgb8`), alpha is dropped, mono is expanded, YUV 4:2:2 and 8-bit Bayer images are
+:func:`hpe_ros.image.to_rgb8`), alpha is dropped, mono is expanded, YUV 4:2:2 and 8-bit Bayer images are
 converted with OpenCV (Bayer patterns mapped to OpenCV's names as cv_bridge does). Depth input (16UC1 in the
 unit of ``translation.depth_scale_m``, 32FC1 in metres) keeps its values. Rows may be padded (``step`` bytes
 per row); multi-byte pixels follow ``is_bigendian``.
@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from hpe_ros.errors import InputError
-from hpe_ros.io.sources import to_rgb8
+from hpe_ros.image import to_rgb8
 
 
 @dataclass(frozen=True)

@@ -1,38 +1,14 @@
-"""What the node makes of its side inputs: intrinsics from camera_info (or a default field of view), and
-external detections or depth images paired with an image by stamp."""
+"""What the node makes of its side inputs: external detections or depth images paired with an image by stamp
+(intrinsics from camera_info: :func:`hpe_ros.camera.intrinsics_for_image`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-import numpy as np
-
 from hpe_ros.detect import Detection
-from hpe_ros.io.intrinsics import intrinsics_from_fov
 
 T = TypeVar("T")
-
-
-def intrinsics_for_image(
-    k: Sequence[float] | None,
-    info_width: int,
-    info_height: int,
-    width: int,
-    height: int,
-    default_fov_deg: float,
-) -> tuple[np.ndarray, bool]:
-    """``(K, from_camera_info)``: camera_info's K (row-major 9 values) scaled to the image size when it was
-    calibrated at another resolution; the default field of view when there is no usable camera_info (None,
-    or zero focal lengths as uncalibrated drivers publish)."""
-    if k is not None and len(k) == 9:
-        K = np.asarray(k, dtype=np.float64).reshape(3, 3)
-        if np.isfinite(K).all() and K[0, 0] > 0 and K[1, 1] > 0:
-            if info_width > 0 and info_height > 0 and (info_width, info_height) != (width, height):
-                K = np.diag([width / info_width, height / info_height, 1.0]) @ K
-            return K, True
-    return intrinsics_from_fov(width, height, default_fov_deg), False
 
 
 def detection_from_centre(cx: float, cy: float, width: float, height: float, score: float) -> Detection:

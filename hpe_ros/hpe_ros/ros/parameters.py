@@ -14,11 +14,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from hpe_ros.camera import DEFAULT_HORIZONTAL_FOV_DEG
 from hpe_ros.detect import BLAZEFACE_MODELS
 from hpe_ros.engine.base import BACKENDS
 from hpe_ros.engine.loader import DEFAULT_WORKSPACE
 from hpe_ros.errors import InputError
-from hpe_ros.io.intrinsics import DEFAULT_HORIZONTAL_FOV_DEG
 from hpe_ros.model.default import require_source_camera, resolve_model
 from hpe_ros.tracker import TrackerConfig, config_from_parameters, parameter_descriptions
 

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from hpe_ros.geometry import face_pose_from_head, gaze_pose_in_face, matrix_to_quat_xyzw
-from hpe_ros.tracker import FacePose, FrameResult
+from hpe_ros.results import FacePose, FrameResult
 
 Fields = dict[str, Any]
 

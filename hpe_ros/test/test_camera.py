@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
+from hpe_ros.camera import intrinsics_from_fov, load_intrinsics
 from hpe_ros.errors import InputError
-from hpe_ros.io.intrinsics import intrinsics_from_fov, load_intrinsics
 
 EXPECTED = np.array([[612.5, 0.0, 318.2], [0.0, 610.0, 241.7], [0.0, 0.0, 1.0]])
 

@@ -1,4 +1,4 @@
-"""Camera intrinsics for ``hpe track``: from values, a calibration file, or an assumed field of view.
+"""Camera intrinsics: from values, a calibration file, a CameraInfo's K, or an assumed field of view.
 
 Calibration files: a ROS ``camera_info`` YAML (``camera_calibration`` / ``camera_info_manager`` format with
 ``camera_matrix: {rows, cols, data}``, or a dumped CameraInfo message with ``k``/``K``) or an OpenCV
@@ -8,6 +8,7 @@ FileStorage YAML/XML with ``camera_matrix``, ``cameraMatrix`` or ``K``. Lens dis
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
@@ -76,3 +77,33 @@ def load_intrinsics(path: Path) -> np.ndarray:
     if matrix is None:
         raise InputError(f"calibration file {path} has no 3x3 camera matrix ({', '.join(_MATRIX_KEYS)})")
     return intrinsics_from_values(matrix[0, 0], matrix[1, 1], matrix[0, 2], matrix[1, 2])
+
+
+def checked_intrinsics(K: np.ndarray) -> np.ndarray:
+    """``K`` as a float64 3x3 matrix; InputError unless it is finite with positive focal lengths."""
+    K = np.asarray(K, dtype=np.float64)
+    if K.shape != (3, 3) or not np.isfinite(K).all() or K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise InputError(
+            f"camera intrinsics must be a finite 3x3 matrix with positive focal lengths, got {K}"
+        )
+    return K
+
+
+def intrinsics_for_image(
+    k: Sequence[float] | None,
+    info_width: int,
+    info_height: int,
+    width: int,
+    height: int,
+    default_fov_deg: float,
+) -> tuple[np.ndarray, bool]:
+    """``(K, from_camera_info)``: camera_info's K (row-major 9 values) scaled to the image size when it was
+    calibrated at another resolution; the default field of view when there is no usable camera_info (None,
+    or zero focal lengths as uncalibrated drivers publish)."""
+    if k is not None and len(k) == 9:
+        K = np.asarray(k, dtype=np.float64).reshape(3, 3)
+        if np.isfinite(K).all() and K[0, 0] > 0 and K[1, 1] > 0:
+            if info_width > 0 and info_height > 0 and (info_width, info_height) != (width, height):
+                K = np.diag([width / info_width, height / info_height, 1.0]) @ K
+            return K, True
+    return intrinsics_from_fov(width, height, default_fov_deg), False

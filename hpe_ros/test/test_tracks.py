@@ -1,10 +1,12 @@
-"""Multi-face tracking on synthetic box sequences: stable ids through crossings, occlusions and returns."""
+"""Face tracks on synthetic box sequences: stable ids through crossings, occlusions and returns."""
+
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from hpe_ros.detect.multiface import MultiFaceTracker, TrackingConfig, box_iou
 from hpe_ros.errors import InputError
+from hpe_ros.tracks import FaceTracks, FaceTracksConfig, TrackedFace, box_iou
 
 FPS = 30.0
 SIZE = 80.0
@@ -14,12 +16,18 @@ def box_at(x: float, y: float) -> np.ndarray:
     return np.array([x, y, x + SIZE, y + SIZE])
 
 
-def run(tracker: MultiFaceTracker, frames: list[list[np.ndarray]], start: int = 0):
-    """Feed frames (lists of boxes) at FPS; returns the per-frame results."""
+@dataclass
+class Step:
+    faces: list[TrackedFace]
+    known_ids: set[int]
+
+
+def run(tracker: FaceTracks, frames: list[list[np.ndarray]], start: int = 0) -> list[Step]:
+    """Feed frames (lists of boxes) at FPS; returns the per-frame faces and the ids still known after it."""
     results = []
     for i, boxes in enumerate(frames, start=start):
         arr = np.array(boxes).reshape(-1, 4)
-        results.append(tracker.update(arr, np.full(len(arr), 0.9), i / FPS))
+        results.append(Step(tracker.update(arr, np.full(len(arr), 0.9), i / FPS), tracker.known_ids()))
     return results
 
 
@@ -37,7 +45,7 @@ def test_box_iou_known_values():
 
 
 def test_ids_survive_a_crossing_with_occlusion():
-    tracker = MultiFaceTracker(TrackingConfig(confirm_hits=2))
+    tracker = FaceTracks(FaceTracksConfig(confirm_hits=2))
     frames, truth = [], []
     for i in range(40):
         xa, xb = 100 + 15 * i, 490 - 15 * i  # they cross at i = 13
@@ -59,7 +67,7 @@ def test_ids_survive_a_crossing_with_occlusion():
 
 
 def test_short_detector_gap_keeps_id_and_propagates_motion():
-    tracker = MultiFaceTracker()
+    tracker = FaceTracks()
     frames = [[box_at(50 + 6 * i, 200)] if not 10 <= i < 18 else [] for i in range(30)]
     results = run(tracker, frames)
     ids = {f.track_id for r in results[1:] for f in r.faces}
@@ -73,22 +81,22 @@ def test_short_detector_gap_keeps_id_and_propagates_motion():
 
 
 def test_returning_face_is_reidentified_within_window_only():
-    config = TrackingConfig(max_missed_s=0.3, reid_window_s=1.0)
-    tracker = MultiFaceTracker(config)
+    config = FaceTracksConfig(max_missed_s=0.3, reid_window_s=1.0)
+    tracker = FaceTracks(config)
     face = box_at(300, 200)
     results = run(tracker, [[face]] * 5 + [[]] * 20 + [[face + 5]] * 3)  # away 0.67 s
     assert results[-1].faces[0].track_id == 1
     assert results[-3].faces[0].reidentified
-    assert all(1 not in r.ended_ids for r in results)
+    assert all(1 in r.known_ids for r in results[:-3])  # never ended while away
 
-    tracker = MultiFaceTracker(config)
+    tracker = FaceTracks(config)
     results = run(tracker, [[face]] * 5 + [[]] * 60 + [[face]] * 3)  # away 2 s
-    assert any(1 in r.ended_ids for r in results)
+    assert any(1 not in r.known_ids for r in results[:-3])  # ended after the re-identification window
     assert results[-1].faces[0].track_id == 2
 
 
 def test_single_frame_false_positive_is_never_reported():
-    tracker = MultiFaceTracker(TrackingConfig(confirm_hits=3))
+    tracker = FaceTracks(FaceTracksConfig(confirm_hits=3))
     frames = [[box_at(100, 100)] + ([box_at(400, 300)] if i == 5 else []) for i in range(10)]
     results = run(tracker, frames)
     assert all(len(r.faces) <= 1 for r in results)
@@ -96,35 +104,35 @@ def test_single_frame_false_positive_is_never_reported():
 
 
 def test_cap_keeps_the_highest_scoring_faces():
-    tracker = MultiFaceTracker(TrackingConfig(max_faces=8, confirm_hits=1))
+    tracker = FaceTracks(FaceTracksConfig(max_faces=8, confirm_hits=1))
     boxes = np.array([box_at(100 * (i % 5), 100 * (i // 5)) for i in range(20)])
     scores = np.linspace(0.55, 0.99, 20)
     for i in range(3):
-        result = tracker.update(boxes, scores, i / FPS)
-    assert len(result.faces) == 8
-    assert sorted(f.detection_index for f in result.faces) == list(range(12, 20))
+        faces = tracker.update(boxes, scores, i / FPS)
+    assert len(faces) == 8
+    assert sorted(f.detection_index for f in faces) == list(range(12, 20))
 
 
 def test_reset_forgets_tracks_but_never_reuses_ids():
-    tracker = MultiFaceTracker(TrackingConfig(confirm_hits=1))
+    tracker = FaceTracks(FaceTracksConfig(confirm_hits=1))
     run(tracker, [[box_at(0, 0)]] * 3)
     tracker.reset()
     assert not tracker.known_ids()
-    result = tracker.update(box_at(0, 0)[None], np.array([0.9]), 10.0)
-    assert result.faces[0].track_id == 2
+    faces = tracker.update(box_at(0, 0)[None], np.array([0.9]), 10.0)
+    assert faces[0].track_id == 2
 
 
 def test_bad_detections_raise_input_error():
-    tracker = MultiFaceTracker()
+    tracker = FaceTracks()
     with pytest.raises(InputError, match="scores"):
         tracker.update(np.zeros((2, 4)), np.ones(3), 0.0)
     with pytest.raises(InputError, match="x1 > x0"):
         tracker.update(np.array([[10.0, 10.0, 5.0, 20.0]]), np.ones(1), 0.0)
-    assert tracker.update(np.zeros((0, 4)), np.zeros(0), 0.0).faces == []
+    assert tracker.update(np.zeros((0, 4)), np.zeros(0), 0.0) == []
 
 
 def test_propagated_box_of_a_shrinking_face_never_inverts():
-    tracker = MultiFaceTracker(TrackingConfig(confirm_hits=1, max_missed_s=2.0, velocity_decay_per_s=0.0))
+    tracker = FaceTracks(FaceTracksConfig(confirm_hits=1, max_missed_s=2.0, velocity_decay_per_s=0.0))
     frames = [[np.array([100.0 + 2 * i, 100.0 + 2 * i, 180.0 - 2 * i, 180.0 - 2 * i])] for i in range(5)]
     results = run(tracker, frames + [[]] * 40)
     for result in results:

@@ -1,4 +1,4 @@
-"""Multi-face tracking: stable ids for the face boxes a detector returns frame after frame.
+"""Face tracks: stable ids for the face boxes a detector returns frame after frame.
 
 Each track carries its box and a constant-velocity motion model (pixels per second, on the four box
 coordinates). Every frame the tracks' predicted boxes are associated with the detections by an optimal
@@ -23,7 +23,7 @@ _NO_MATCH = 1e6
 
 
 @dataclass
-class TrackingConfig:
+class FaceTracksConfig:
     """Tunables of the multi-face tracker."""
 
     max_faces: int = field(
@@ -95,15 +95,6 @@ class TrackedFace:
     reidentified: bool
     """True in the frame where a lost face got its old id back."""
     hits: int
-
-
-@dataclass
-class TrackingResult:
-    """The tracker's answer for one frame."""
-
-    faces: list[TrackedFace]
-    ended_ids: list[int]
-    """Ids that ended this frame (lost past re-identification, or tentative and missed): drop their state."""
 
 
 @dataclass
@@ -181,11 +172,11 @@ def _check_detections(boxes: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray
     return boxes, scores
 
 
-class MultiFaceTracker:
+class FaceTracks:
     """Stable face ids across frames; call :meth:`update` once per frame with that frame's detections."""
 
-    def __init__(self, config: TrackingConfig | None = None) -> None:
-        self.config = config or TrackingConfig()
+    def __init__(self, config: FaceTracksConfig | None = None) -> None:
+        self.config = config or FaceTracksConfig()
         self.active: list[_Track] = []
         self.lost: list[tuple[_Track, float]] = []
         self.next_id = 1
@@ -199,27 +190,26 @@ class MultiFaceTracker:
         """Ids of the active tracks and of the lost tracks that can still be re-identified."""
         return {t.track_id for t in self.active} | {t.track_id for t, _ in self.lost}
 
-    def update(self, boxes: np.ndarray, scores: np.ndarray, stamp_s: float) -> TrackingResult:
-        """Associate one frame's detections (boxes [N,4] x0,y0,x1,y1 px; scores [N]) taken at ``stamp_s``."""
+    def update(self, boxes: np.ndarray, scores: np.ndarray, stamp_s: float) -> list[TrackedFace]:
+        """Associate one frame's detections (boxes [N,4] x0,y0,x1,y1 px; scores [N]) taken at ``stamp_s``;
+        returns the confirmed tracks, by id (ended ids drop out of :meth:`known_ids`)."""
         cfg = self.config
         boxes, scores = _check_detections(boxes, scores)
         keep = np.flatnonzero(scores >= cfg.min_detection_score)
         keep = keep[np.argsort(-scores[keep], kind="stable")]
-        ended: list[int] = []
 
         for track in self.active:
             track.detection_index, track.reidentified = None, False
         unmatched = self._match_active(boxes, scores, keep, stamp_s)
-        ended += self._age_unmatched(stamp_s)
+        self._age_unmatched(stamp_s)
         unmatched = self._reidentify(boxes, scores, unmatched, stamp_s)
         for index in unmatched:
             if len(self.active) >= cfg.max_faces:
                 break
             self._start_track(boxes[index], float(scores[index]), int(index), stamp_s)
-        ended += [t.track_id for t, lost_at in self.lost if stamp_s - lost_at > cfg.reid_window_s]
         self.lost = [(t, lost_at) for t, lost_at in self.lost if stamp_s - lost_at <= cfg.reid_window_s]
 
-        faces = [
+        return [
             TrackedFace(
                 track_id=t.track_id,
                 box=t.box.copy(),
@@ -232,7 +222,6 @@ class MultiFaceTracker:
             for t in sorted(self.active, key=lambda t: t.track_id)
             if t.confirmed
         ]
-        return TrackingResult(faces=faces, ended_ids=sorted(ended))
 
     def _match_active(
         self, boxes: np.ndarray, scores: np.ndarray, keep: np.ndarray, stamp: float
@@ -263,23 +252,20 @@ class MultiFaceTracker:
         track.hits += 1
         track.confirmed = track.confirmed or track.hits >= self.config.confirm_hits
 
-    def _age_unmatched(self, stamp: float) -> list[int]:
+    def _age_unmatched(self, stamp: float) -> None:
         """Propagate unmatched tracks; tentative ones end, confirmed ones are lost after retention."""
         cfg = self.config
-        ended, still_active = [], []
+        still_active = []
         for track in self.active:
             if track.detection_index is not None:
                 still_active.append(track)
-            elif not track.confirmed:
-                ended.append(track.track_id)
-            else:
+            elif track.confirmed:
                 track.box, track.hits = track.predict(stamp, cfg.velocity_decay_per_s), 0
                 if stamp - track.last_seen > cfg.max_missed_s:
                     self.lost.append((track, stamp))
                 else:
                     still_active.append(track)
         self.active = still_active
-        return ended
 
     def _reidentify(
         self, boxes: np.ndarray, scores: np.ndarray, unmatched: list[int], stamp: float
