@@ -15,76 +15,69 @@ The buffer
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from hpe_ros.config import Checked, param
 from hpe_ros.errors import InputError
 from hpe_ros.geometry import average_rotations, compose_relative, geodesic_deg
 
-ANCHOR_POLICIES = ("nearest", "recent", "neutral", "best")
+AnchorPolicy = Literal["nearest", "recent", "neutral", "best"]
+ANCHOR_POLICIES: tuple[str, ...] = get_args(AnchorPolicy)
 """nearest: closest in pose to the previous estimate; recent: temporally adjacent; neutral: closest to
 frontal; best: highest confidence."""
 
 
 @dataclass
-class AnchorConfig:
+class AnchorConfig(Checked):
     """Tunables of the per-face anchor keyframe buffer."""
 
-    policy: str = field(
-        default="nearest",
-        metadata={
-            "description": "Anchor selection: nearest (in pose), recent (in time), neutral (frontal), best."
-        },
+    policy: AnchorPolicy = param(
+        "nearest", "Anchor selection: nearest (in pose), recent (in time), neutral (frontal), best."
     )
-    anchors_per_query: int = field(
-        default=4, metadata={"description": "K: anchors paired with each query in one batched inference."}
+    anchors_per_query: int = param(
+        4, "K: anchors paired with each query in one batched inference.", minimum=1, maximum=64
     )
-    max_anchors: int = field(
-        default=12, metadata={"description": "Most keyframes kept per face; the most redundant is evicted."}
+    max_anchors: int = param(
+        12, "Most keyframes kept per face; the most redundant is evicted.", minimum=1, maximum=256
     )
-    insert_min_angle_deg: float = field(
-        default=12.0,
-        metadata={"description": "A new keyframe must be at least this far (deg) from every anchor."},
+    insert_min_angle_deg: float = param(
+        12.0, "A new keyframe must be at least this far (deg) from every anchor.", minimum=0.0, maximum=180.0
     )
-    insert_min_confidence: float = field(
-        default=0.35,
-        metadata={
-            "description": "A new keyframe needs an estimate at least this confident (0..1); an estimate "
-            "from the root alone reaches at most exp(-prior_sigma_deg / confidence_scale_deg) x the "
-            "detection score."
-        },
+    insert_min_confidence: float = param(
+        0.35,
+        "A new keyframe needs an estimate at least this confident (0..1); an estimate from the root alone "
+        "reaches at most exp(-prior_sigma_deg / confidence_scale_deg) x the detection score.",
+        minimum=0.0,
+        maximum=1.0,
     )
-    bootstrap_frames: int = field(
-        default=5, metadata={"description": "Absolute-mode frames to pick the most neutral root anchor from."}
+    bootstrap_frames: int = param(
+        5, "Absolute-mode frames to pick the most neutral root anchor from.", minimum=1, maximum=1000
     )
-    bootstrap_neutral_deg: float = field(
-        default=10.0,
-        metadata={
-            "description": "An absolute estimate this close (deg) to frontal becomes the root at once."
-        },
+    bootstrap_neutral_deg: float = param(
+        10.0,
+        "An absolute estimate this close (deg) to frontal becomes the root at once.",
+        minimum=0.0,
+        maximum=180.0,
     )
-    outlier_deg: float = field(
-        default=25.0,
-        metadata={"description": "Per-anchor estimates this far (deg) from the median are dropped."},
+    outlier_deg: float = param(
+        25.0, "Per-anchor estimates this far (deg) from the median are dropped.", minimum=0.0, maximum=180.0
     )
-    prior_sigma_deg: float = field(
-        default=8.0,
-        metadata={"description": "Rotation uncertainty (deg) of one estimate, added to the spread."},
+    prior_sigma_deg: float = param(
+        8.0, "Rotation uncertainty (deg) of one estimate, added to the spread.", minimum=0.0, maximum=90.0
     )
-    confidence_scale_deg: float = field(
-        default=15.0,
-        metadata={
-            "description": "Confidence = exp(-sigma / this) x inlier fraction, sigma the rotation std (deg)."
-        },
+    confidence_scale_deg: float = param(
+        15.0,
+        "Confidence = exp(-sigma / this) x inlier fraction, sigma the rotation std (deg).",
+        minimum=0.01,
+        maximum=180.0,
     )
 
     def __post_init__(self) -> None:
-        if self.policy not in ANCHOR_POLICIES:
-            raise InputError(
-                f"unknown anchor policy {self.policy!r}; choose one of {', '.join(ANCHOR_POLICIES)}"
-            )
+        super().__post_init__()
         if (
             self.anchors_per_query < 1
             or self.max_anchors < self.anchors_per_query

@@ -9,32 +9,34 @@ rotation vector, and the filter moves a fraction ``alpha`` of the way along it, 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from hpe_ros.config import Checked, param
+
 
 @dataclass
-class OneEuroConfig:
+class OneEuroConfig(Checked):
     """Tunables of one One-Euro filter."""
 
-    min_cutoff_hz: float = field(
-        default=1.0,
-        metadata={"description": "Cutoff frequency (Hz) for a still signal: lower smooths jitter more."},
+    min_cutoff_hz: float = param(
+        1.0,
+        "Cutoff frequency (Hz) for a still signal: lower smooths jitter more.",
+        minimum=0.001,
+        maximum=1000.0,
     )
-    beta: float = field(
-        default=0.5,
-        metadata={
-            "description": "Speed coefficient: cutoff += beta * speed; higher follows fast motion better."
-        },
+    beta: float = param(
+        0.5,
+        "Speed coefficient: cutoff += beta * speed; higher follows fast motion better.",
+        minimum=0.0,
+        maximum=1000.0,
     )
-    derivative_cutoff_hz: float = field(
-        default=1.0, metadata={"description": "Cutoff frequency (Hz) of the speed estimate itself."}
+    derivative_cutoff_hz: float = param(
+        1.0, "Cutoff frequency (Hz) of the speed estimate itself.", minimum=0.001, maximum=1000.0
     )
-    enabled: bool = field(
-        default=True, metadata={"description": "False passes measurements through unchanged."}
-    )
+    enabled: bool = param(True, "False passes measurements through unchanged.")
 
 
 def smoothing_factor(cutoff_hz: float, dt: float) -> float:

@@ -29,8 +29,8 @@ from rcl_interfaces.msg import (
 )
 from rclpy.exceptions import ParameterException
 from rclpy.executors import ExternalShutdownException
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.logging import get_logger
-from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosidl_runtime_py import set_message_fields
 from sensor_msgs.msg import CameraInfo, Image
@@ -39,8 +39,8 @@ from visualization_msgs.msg import MarkerArray
 
 from hpe_msgs.msg import HeadPoseArray
 from hpe_ros.camera import intrinsics_for_image
-from hpe_ros.detect import Detection, ExternalDetections, load_detector
-from hpe_ros.engine import open_engine
+from hpe_ros.config import ParameterSpec
+from hpe_ros.detect import Detection, ExternalDetections
 from hpe_ros.errors import HpeError, InputError
 from hpe_ros.io.messages import (
     FrameNaming,
@@ -53,18 +53,12 @@ from hpe_ros.io.messages import (
     stamp_ns_of,
 )
 from hpe_ros.io.video import draw_result
+from hpe_ros.pipeline import open_runtime
 from hpe_ros.results import FrameResult
 from hpe_ros.ros.diagnostics import NodeHealth
 from hpe_ros.ros.encodings import UnsupportedEncodingError, depth_from_image, rgb_from_image
 from hpe_ros.ros.inputs import Stamped, detection_from_centre, paired
-from hpe_ros.ros.parameters import (
-    EXTERNAL_DETECTOR,
-    ParameterSpec,
-    model_file,
-    parameter_problems,
-    parameter_table,
-    settings_from_parameters,
-)
+from hpe_ros.ros.parameters import parameter_problems, parameter_table, settings_from_parameters
 from hpe_ros.ros.qos import INPUT_TOPICS, OUTPUT_TOPICS, QosChoice
 from hpe_ros.ros.worker import DropInFlightWorker
 from hpe_ros.tracker import HeadPoseTracker, TrackerConfig
@@ -93,7 +87,7 @@ def qos_profile(choice: QosChoice) -> QoSProfile:
 def parameter_descriptor(spec: ParameterSpec) -> ParameterDescriptor:
     """The ParameterDescriptor of one declared parameter (description, read-only, range when bounded)."""
     descriptor = ParameterDescriptor(
-        description=spec.description, read_only=spec.read_only, additional_constraints=spec.constraints
+        description=spec.description, read_only=spec.read_only, additional_constraints=spec.constraints_text
     )
     if spec.minimum is not None and spec.maximum is not None:
         if isinstance(spec.default, float):
@@ -115,8 +109,10 @@ class _Frame:
     detections: Stamped[list[Detection]] | None
 
 
-class HeadPoseNode(Node):
-    """Head-pose tracking node; raises :class:`~hpe_ros.errors.HpeError` when it cannot start."""
+class HeadPoseNode(LifecycleNode):
+    """Head-pose tracking as a lifecycle node (as ros4hri's face detector): parameters are declared at
+    construction, the engine is opened in ``on_configure`` (a slow TensorRT build never blocks a launch),
+    topics, TF and diagnostics live from ``on_activate`` to ``on_deactivate`` (a robot can pause tracking)."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
@@ -127,30 +123,39 @@ class HeadPoseNode(Node):
             except ParameterException as error:  # a params-file value of the wrong type or out of range
                 raise InputError(f"invalid parameter {spec.name}: {error}") from None
         self._values = {spec.name: self.get_parameter(spec.name).value for spec in table}
-        self.settings, config = settings_from_parameters(self._values)
+        parameters = settings_from_parameters(self._values)  # refuse a bad params file at once
+        self.settings = parameters.settings
         self.naming = FrameNaming(self.settings.face_frame_prefix, self.settings.gaze_frame_prefix)
+        self.tracker: HeadPoseTracker | None = None
+        self.health: NodeHealth | None = None
+        self.worker: DropInFlightWorker[_Frame] | None = None
+        self._pending_config: TrackerConfig | None = None
+        self._live: list[Any] = []  # subscriptions, publishers and the timer of the active state
+        self.publishers_by_topic: dict[str, Any] = {}
+        self.add_on_set_parameters_callback(self._on_set_parameters)
 
-        model = model_file(self.settings)
-        self.get_logger().info(f"opening model {model} (backend {self.settings.backend})")
-        self.engine = open_engine(
-            model,
-            backend=self.settings.backend,
-            engine_file_path=self.settings.engine_file_path or None,
-            force_engine_update=self.settings.force_engine_update,
-            enable_fp16=self.settings.enable_fp16,
-            max_workspace_size=self.settings.max_workspace_size,
-            intra_op_threads=self.settings.intra_op_threads or None,
-        )
-        self.engine_info = self.engine.describe()
+    # -- lifecycle transitions ----------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Open the model's engine and the detector (an error leaves the node unconfigured, said as FATAL)."""
+        parameters = settings_from_parameters(self._values)
+        runtime = parameters.runtime
+        try:
+            self.get_logger().info(f"opening model {runtime.model_path()} (backend {runtime.backend})")
+            engine, detector = open_runtime(runtime)
+        except HpeError as error:
+            self.get_logger().fatal(f"cannot configure: {error}")
+            return TransitionCallbackReturn.FAILURE
+        self.engine_info = engine.describe()
         self.get_logger().info(
             "engine ready: " + ", ".join(f"{key}={value}" for key, value in self.engine_info.items())
         )
-        external = self.settings.detector == EXTERNAL_DETECTOR
-        self.detector = ExternalDetections() if external else load_detector(self.settings.detector)
-        self.tracker = HeadPoseTracker(self.engine, self.detector, config)
-        self._pending_config: TrackerConfig | None = None
+        self.tracker = HeadPoseTracker(engine, detector, parameters.tracker)
+        self._pending_config = None
         self.health = NodeHealth(self.engine_info, time.monotonic(), self.settings.default_horizontal_fov_deg)
+        return TransitionCallbackReturn.SUCCESS
 
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe, advertise, start the inference thread and the diagnostics timer."""
         self._camera_info: CameraInfo | None = None
         self._depth: Stamped[Image] | None = None
         self._detections: Stamped[list[Detection]] | None = None
@@ -165,37 +170,66 @@ class HeadPoseNode(Node):
             )
         }
         self.tf_broadcaster = TransformBroadcaster(self)
-        self.create_subscription(Image, "image", self._on_image, qos_profile(INPUT_TOPICS["image"][1]))
-        self.create_subscription(
-            CameraInfo, "camera_info", self._on_camera_info, qos_profile(INPUT_TOPICS["camera_info"][1])
-        )
+        inputs = [("image", Image, self._on_image), ("camera_info", CameraInfo, self._on_camera_info)]
         if self.settings.use_depth:
-            self.create_subscription(Image, "depth", self._on_depth, qos_profile(INPUT_TOPICS["depth"][1]))
-        if external:
+            inputs.append(("depth", Image, self._on_depth))
+        if isinstance(self.tracker.detector, ExternalDetections):
             try:
                 from vision_msgs.msg import Detection2DArray
             except ImportError:
-                raise HpeError(
+                self.get_logger().fatal(
                     "detector 'external' reads vision_msgs/Detection2DArray: install vision_msgs "
                     "(apt install ros-$ROS_DISTRO-vision-msgs)"
-                ) from None
-            self.create_subscription(
-                Detection2DArray,
-                "detections",
-                self._on_detections,
-                qos_profile(INPUT_TOPICS["detections"][1]),
-            )
-        self.worker: DropInFlightWorker[_Frame] = DropInFlightWorker(
+                )
+                return TransitionCallbackReturn.FAILURE
+            inputs.append(("detections", Detection2DArray, self._on_detections))
+        subscriptions = [
+            self.create_subscription(msg_type, topic, callback, qos_profile(INPUT_TOPICS[topic][1]))
+            for topic, msg_type, callback in inputs
+        ]
+        self.worker = DropInFlightWorker(
             self._process,
             on_drop=lambda _frame: self.health.frame_dropped(),
             on_error=self._on_worker_error,
         )
-        self.create_timer(self.settings.diagnostics_period_s, self._publish_diagnostics)
-        self.add_on_set_parameters_callback(self._on_set_parameters)
+        timer = self.create_timer(self.settings.diagnostics_period_s, self._publish_diagnostics)
+        self._live = [*subscriptions, timer]
         self.get_logger().info(
-            f"tracking faces on {self.resolve_topic_name('image')} "
-            f"(detector {self.settings.detector}, anchor policy {config.anchors.policy})"
+            f"tracking faces on {self.resolve_topic_name('image')} (detector "
+            f"{self._values['detector']}, anchor policy {self.tracker.config.anchors.policy})"
         )
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop reading images and publishing; the engine and the tracks are kept."""
+        self._stop_activity()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release the engine and the tracker."""
+        self.tracker = self.health = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop whatever runs and release everything."""
+        self._stop_activity()
+        self.tracker = self.health = None
+        return TransitionCallbackReturn.SUCCESS
+
+    def _stop_activity(self) -> None:
+        if self.worker is not None:
+            self.worker.stop(timeout_s=5.0)
+            self.worker = None
+        for entity in self._live:
+            if hasattr(entity, "cancel"):
+                self.destroy_timer(entity)
+            else:
+                self.destroy_subscription(entity)
+        for publisher in self.publishers_by_topic.values():
+            self.destroy_publisher(publisher)
+        if self.publishers_by_topic:
+            self.destroy_publisher(self.tf_broadcaster.pub_tf)
+        self._live, self.publishers_by_topic = [], {}
 
     # -- executor-thread callbacks: store or hand over, never block ----------------------------------------
     def _on_image(self, msg: Image) -> None:
@@ -224,10 +258,11 @@ class HeadPoseNode(Node):
         problems = parameter_problems(values)
         if problems:
             return SetParametersResult(successful=False, reason="; ".join(problems))
-        self.settings, config = settings_from_parameters(values)
+        parameters = settings_from_parameters(values)
+        self.settings, config = parameters.settings, parameters.tracker
         self._values = values
         self.naming = FrameNaming(self.settings.face_frame_prefix, self.settings.gaze_frame_prefix)
-        if config != self.tracker.config:
+        if self.tracker is not None and config != self.tracker.config:
             self._pending_config = config
             self.get_logger().info("tracker parameters changed: tracks restart on the next frame")
         return SetParametersResult(successful=True)
@@ -266,17 +301,18 @@ class HeadPoseNode(Node):
             msg.height,
             settings.default_horizontal_fov_deg,
         )
-        if isinstance(self.detector, ExternalDetections):
-            self.detector.set(paired(frame.detections, stamp_ns, settings.sync_tolerance_s) or [])
+        tracker = self.tracker
+        if isinstance(tracker.detector, ExternalDetections):
+            tracker.detector.set(paired(frame.detections, stamp_ns, settings.sync_tolerance_s) or [])
         if self._pending_config is not None:
             config, self._pending_config = self._pending_config, None
-            self.tracker = HeadPoseTracker(self.engine, self.detector, config)
-        result = self.tracker.process(image, stamp_ns, K, depth)
+            tracker = self.tracker = HeadPoseTracker(tracker.engine, tracker.detector, config)
+        result = tracker.process(image, stamp_ns, K, depth)
         if result.reset:
             self.get_logger().warn("image stamp went back or jumped ahead (bag loop?): tracks reset")
         self._publish(result, msg, image, K)
         latency_ms = (time.perf_counter() - start) * 1e3
-        self.health.frame_processed(result, latency_ms, self.tracker.anchor_counts(), not from_info)
+        self.health.frame_processed(result, latency_ms, tracker.anchor_counts(), not from_info)
 
     def _publish(self, result: FrameResult, msg: Image, image_rgb: np.ndarray, K: np.ndarray) -> None:
         frame_id = self.settings.camera_frame_override or msg.header.frame_id
@@ -306,7 +342,8 @@ class HeadPoseNode(Node):
 
     def destroy_node(self) -> None:
         """Stop the inference thread, then the node."""
-        self.worker.stop(timeout_s=5.0)
+        if self.worker is not None:
+            self.worker.stop(timeout_s=5.0)
         super().destroy_node()
 
 
@@ -317,11 +354,17 @@ def _message(msg_type: type, fields: dict[str, Any]) -> Any:
 
 
 def main(args: list[str] | None = None) -> int:
-    """Entry point of ``ros2 run hpe_ros tracker_node``."""
+    """Entry point of ``ros2 run hpe_ros tracker_node``: configured and activated at once unless the
+    parameter ``autostart`` is false (then ``ros2 lifecycle set /hpe_tracker configure`` / ``activate``)."""
     rclpy.init(args=args)
     node = None
     try:
         node = HeadPoseNode()
+        if node.settings.autostart:
+            for transition in ("configure", "activate"):
+                if getattr(node, f"trigger_{transition}")() != TransitionCallbackReturn.SUCCESS:
+                    get_logger(NODE_NAME).fatal(f"cannot {transition} (see the log above)")
+                    return 1
         rclpy.spin(node)
     except HpeError as error:
         get_logger(NODE_NAME).fatal(f"cannot start: {error}")

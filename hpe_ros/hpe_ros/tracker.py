@@ -12,17 +12,17 @@ backwards or jumps forward by more than ``max_time_gap_s`` (a looping bag) reset
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 
 from hpe_ros.anchors import Anchor, AnchorBuffer, AnchorConfig, AnchorEstimate, fuse_rotations
 from hpe_ros.camera import checked_intrinsics
+from hpe_ros.config import Checked, param
 from hpe_ros.crop import FACE_BOX_MARGIN, box_from_detection, network_input
 from hpe_ros.detect import FaceDetector
 from hpe_ros.engine.base import NonFiniteOutputError, PoseEngine
@@ -35,80 +35,55 @@ from hpe_ros.tracks import FaceTracks, FaceTracksConfig, TrackedFace
 from hpe_ros.translation import TranslationConfig, head_position
 
 STAGES = ("detect", "track", "crop", "infer", "fuse", "filter")
-ESTIMATORS = ("relative", "absolute")
+Estimator = Literal["relative", "absolute"]
+ESTIMATORS: tuple[str, ...] = get_args(Estimator)
 
 
 @dataclass
-class TrackerConfig:
+class TrackerConfig(Checked):
     """Every tunable of the pipeline, grouped by stage (the ROS node declares them as ``group.field``)."""
 
-    tracking: FaceTracksConfig = field(default_factory=FaceTracksConfig)
-    anchors: AnchorConfig = field(default_factory=AnchorConfig)
-    rotation_filter: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff_hz=1.0, beta=0.5))
-    position_filter: OneEuroConfig = field(default_factory=lambda: OneEuroConfig(min_cutoff_hz=1.0, beta=2.0))
-    translation: TranslationConfig = field(default_factory=TranslationConfig)
-    estimator: str = field(
-        default="relative",
-        metadata={
-            "description": "relative: anchor keyframes + the relative network; absolute: the single-frame "
-            "network on every frame (the baseline the anchors are measured against)."
-        },
+    tracking: FaceTracksConfig = param(FaceTracksConfig(), "Face tracks: ids, hysteresis, re-identification.")
+    anchors: AnchorConfig = param(AnchorConfig(), "The per-face anchor keyframe buffer.")
+    rotation_filter: OneEuroConfig = param(
+        OneEuroConfig(min_cutoff_hz=1.0, beta=0.5), "Temporal filter of the head rotation."
     )
-    crop_margin: float = field(
-        default=FACE_BOX_MARGIN,
-        metadata={"description": "Crop square = (1 + 2 x margin) x the longer side of the face box."},
+    position_filter: OneEuroConfig = param(
+        OneEuroConfig(min_cutoff_hz=1.0, beta=2.0), "Temporal filter of the head position."
     )
-    max_time_gap_s: float = field(
-        default=1.0,
-        metadata={
-            "description": "A stamp jump forward larger than this (s), or any jump back, resets all tracks."
-        },
+    translation: TranslationConfig = param(TranslationConfig(), "Head position from the box or depth.")
+    estimator: Estimator = param(
+        "relative",
+        "relative: anchor keyframes + the relative network; absolute: the single-frame network on every "
+        "frame (the baseline the anchors are measured against).",
     )
-    propagated_confidence: float = field(
-        default=0.7,
-        metadata={"description": "Confidence factor while a face box is propagated (detector miss)."},
+    crop_margin: float = param(
+        FACE_BOX_MARGIN,
+        "Crop square = (1 + 2 x margin) x the longer side of the face box.",
+        minimum=0.0,
+        maximum=2.0,
     )
-    box_depth_sigma: float = field(
-        default=0.15, metadata={"description": "Relative std of the depth estimated from the face-box size."}
+    max_time_gap_s: float = param(
+        1.0,
+        "A stamp jump forward larger than this (s), or any jump back, resets all tracks.",
+        minimum=0.0,
+        maximum=3600.0,
     )
-    sensor_depth_sigma: float = field(
-        default=0.03, metadata={"description": "Relative std of the depth read from a depth image."}
+    propagated_confidence: float = param(
+        0.7, "Confidence factor while a face box is propagated (detector miss).", minimum=0.0, maximum=1.0
     )
-    lateral_sigma: float = field(
-        default=0.02,
-        metadata={"description": "Std of the x/y position relative to the distance to the camera."},
+    box_depth_sigma: float = param(
+        0.15, "Relative std of the depth estimated from the face-box size.", minimum=0.0, maximum=10.0
     )
-
-    def __post_init__(self) -> None:
-        if self.estimator not in ESTIMATORS:
-            raise InputError(f"unknown estimator {self.estimator!r}; choose one of {', '.join(ESTIMATORS)}")
-
-
-def parameter_descriptions(config: Any, prefix: str = "") -> dict[str, tuple[Any, str]]:
-    """``{"group.name": (value, description)}`` of a nested config dataclass, e.g. for ROS parameters."""
-    flat: dict[str, tuple[Any, str]] = {}
-    for item in dataclasses.fields(config):
-        value = getattr(config, item.name)
-        if dataclasses.is_dataclass(value):
-            flat.update(parameter_descriptions(value, f"{prefix}{item.name}."))
-        else:
-            flat[f"{prefix}{item.name}"] = (value, item.metadata.get("description", ""))
-    return flat
-
-
-def config_from_parameters(values: dict[str, Any], base: TrackerConfig | None = None) -> TrackerConfig:
-    """A :class:`TrackerConfig` from flattened ``{"group.name": value}`` (unknown names are an InputError)."""
-    config = base or TrackerConfig()
-    groups: dict[str, dict[str, Any]] = {}
-    top: dict[str, Any] = {}
-    known = parameter_descriptions(config)
-    for name, value in values.items():
-        if name not in known:
-            raise InputError(f"unknown tracker parameter {name!r}")
-        group, _, leaf = name.rpartition(".")
-        (groups.setdefault(group, {}) if group else top)[leaf] = value
-    nested = {g: dataclasses.replace(getattr(config, g), **changes) for g, changes in groups.items()}
-    return dataclasses.replace(config, **top, **nested)
+    sensor_depth_sigma: float = param(
+        0.03, "Relative std of the depth read from a depth image.", minimum=0.0, maximum=10.0
+    )
+    lateral_sigma: float = param(
+        0.02,
+        "Std of the x/y position relative to the distance to the camera.",
+        minimum=0.0,
+        maximum=10.0,
+    )
 
 
 @dataclass

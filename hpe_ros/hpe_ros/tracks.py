@@ -12,71 +12,74 @@ that appears near where it was lost takes its old id back. At most ``max_faces``
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from hpe_ros.config import Checked, param
 from hpe_ros.errors import InputError
 
 _NO_MATCH = 1e6
 
 
 @dataclass
-class FaceTracksConfig:
+class FaceTracksConfig(Checked):
     """Tunables of the multi-face tracker."""
 
-    max_faces: int = field(
-        default=8,
-        metadata={
-            "description": "Most faces tracked at once; further detections (lowest scores first) are ignored."
-        },
+    max_faces: int = param(
+        8,
+        "Most faces tracked at once; further detections (lowest scores first) are ignored.",
+        minimum=1,
+        maximum=64,
     )
-    min_detection_score: float = field(
-        default=0.5, metadata={"description": "Detections scoring below this are ignored."}
+    min_detection_score: float = param(
+        0.5, "Detections scoring below this are ignored.", minimum=0.0, maximum=1.0
     )
-    min_iou: float = field(
-        default=0.1,
-        metadata={
-            "description": "A detection can continue a track if their boxes overlap at least this (IoU) ..."
-        },
+    min_iou: float = param(
+        0.1,
+        "A detection can continue a track if their boxes overlap at least this (IoU) ...",
+        minimum=0.0,
+        maximum=1.0,
     )
-    max_centre_distance: float = field(
-        default=0.7,
-        metadata={"description": "... or if their centres are closer than this many track-box sizes."},
+    max_centre_distance: float = param(
+        0.7, "... or if their centres are closer than this many track-box sizes.", minimum=0.0, maximum=100.0
     )
-    confirm_hits: int = field(
-        default=2,
-        metadata={"description": "Detections in a row before a new track is reported (confirmation)."},
+    confirm_hits: int = param(
+        2, "Detections in a row before a new track is reported (confirmation).", minimum=1, maximum=100
     )
-    max_missed_s: float = field(
-        default=0.7,
-        metadata={
-            "description": "A confirmed track without detections is kept (box propagated) this long (s)."
-        },
+    max_missed_s: float = param(
+        0.7,
+        "A confirmed track without detections is kept (box propagated) this long (s).",
+        minimum=0.0,
+        maximum=60.0,
     )
-    reid_window_s: float = field(
-        default=2.0,
-        metadata={
-            "description": "A lost face that reappears within this time (s) near its last box keeps its id."
-        },
+    reid_window_s: float = param(
+        2.0,
+        "A lost face that reappears within this time (s) near its last box keeps its id.",
+        minimum=0.0,
+        maximum=3600.0,
     )
-    reid_max_centre_distance: float = field(
-        default=1.5,
-        metadata={"description": "Re-identification gate: centre distance in box sizes from the lost box."},
+    reid_max_centre_distance: float = param(
+        1.5,
+        "Re-identification gate: centre distance in box sizes from the lost box.",
+        minimum=0.0,
+        maximum=100.0,
     )
-    reid_max_size_ratio: float = field(
-        default=1.6, metadata={"description": "Re-identification gate: largest size ratio to the lost box."}
+    reid_max_size_ratio: float = param(
+        1.6, "Re-identification gate: largest size ratio to the lost box.", minimum=1.0, maximum=100.0
     )
-    velocity_smoothing: float = field(
-        default=0.5,
-        metadata={
-            "description": "Weight (0..1) of the newest velocity measurement in the constant-velocity model."
-        },
+    velocity_smoothing: float = param(
+        0.5,
+        "Weight (0..1) of the newest velocity measurement in the constant-velocity model.",
+        minimum=0.0,
+        maximum=1.0,
     )
-    velocity_decay_per_s: float = field(
-        default=2.0,
-        metadata={"description": "Rate (1/s) at which the velocity of a propagated box decays towards rest."},
+    velocity_decay_per_s: float = param(
+        2.0,
+        "Rate (1/s) at which the velocity of a propagated box decays towards rest.",
+        minimum=0.0,
+        maximum=100.0,
     )
 
 

@@ -7,34 +7,36 @@ With a depth image registered to the colour image, z is the median depth inside 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
+from hpe_ros.config import Checked, param
 from hpe_ros.errors import InputError
 
 
 @dataclass
-class TranslationConfig:
+class TranslationConfig(Checked):
     """Tunables of the head-position estimate."""
 
-    face_width_m: float = field(
-        default=0.15,
-        metadata={"description": "Assumed physical width (m) of the face that the detector box spans."},
+    face_width_m: float = param(
+        0.15, "Assumed physical width (m) of the face that the detector box spans.", minimum=0.01, maximum=1.0
     )
-    depth_scale_m: float = field(
-        default=0.001,
-        metadata={"description": "Metres per unit of an integer depth image (0.001 for uint16 millimetres)."},
+    depth_scale_m: float = param(
+        0.001,
+        "Metres per unit of an integer depth image (0.001 for uint16 millimetres).",
+        minimum=1e-06,
+        maximum=10.0,
     )
-    depth_box_fraction: float = field(
-        default=0.5,
-        metadata={"description": "Central fraction of the face box (per side) whose depth median is used."},
+    depth_box_fraction: float = param(
+        0.5,
+        "Central fraction of the face box (per side) whose depth median is used.",
+        minimum=0.01,
+        maximum=1.0,
     )
-    depth_min_m: float = field(
-        default=0.1, metadata={"description": "Depth readings below this (m) are invalid."}
-    )
-    depth_max_m: float = field(
-        default=10.0, metadata={"description": "Depth readings above this (m) are invalid."}
+    depth_min_m: float = param(0.1, "Depth readings below this (m) are invalid.", minimum=0.0, maximum=100.0)
+    depth_max_m: float = param(
+        10.0, "Depth readings above this (m) are invalid.", minimum=0.0, maximum=1000.0
     )
 
 

@@ -14,6 +14,7 @@ from conftest import make_face_pose
 from scipy.spatial.transform import Rotation
 
 from hpe_ros.camera import intrinsics_for_image
+from hpe_ros.config import parameter_specs
 from hpe_ros.detect import Detection, ExternalDetections
 from hpe_ros.engine.torch_backend import TorchPoseEngine
 from hpe_ros.errors import InputError, ModelFileError
@@ -34,6 +35,7 @@ from hpe_ros.io.messages import (
 )
 from hpe_ros.io.rosmsgs import make_typestore
 from hpe_ros.model import CONFIGS, HeadPoseNet
+from hpe_ros.pipeline import RuntimeConfig
 from hpe_ros.results import FacePose, FrameResult
 from hpe_ros.ros.diagnostics import ERROR, OK, WARN, NodeHealth
 from hpe_ros.ros.encodings import (
@@ -45,16 +47,15 @@ from hpe_ros.ros.encodings import (
 )
 from hpe_ros.ros.inputs import Stamped, detection_from_centre, paired
 from hpe_ros.ros.parameters import (
-    NODE_PARAMETERS,
+    RUNTIME_PARAMETERS,
     NodeSettings,
-    model_file,
     parameter_problems,
     parameter_table,
     settings_from_parameters,
 )
 from hpe_ros.ros.qos import INPUT_TOPICS, OUTPUT_TOPICS
 from hpe_ros.ros.worker import DropInFlightWorker, LatestOnlySlot
-from hpe_ros.tracker import HeadPoseTracker, TrackerConfig, parameter_descriptions
+from hpe_ros.tracker import HeadPoseTracker, TrackerConfig
 from hpe_ros.tracks import FaceTracksConfig
 
 STAMP_NS = 1_700_000_000_123_456_789
@@ -364,12 +365,12 @@ def test_parameter_table_declares_every_tracker_parameter_with_a_description():
     table = parameter_table()
     names = [spec.name for spec in table]
     assert len(names) == len(set(names))
-    assert set(parameter_descriptions(TrackerConfig())) <= set(names)
+    assert {spec.name for spec in parameter_specs(TrackerConfig())} <= set(names)
     assert all(spec.description.strip() for spec in table), [s.name for s in table if not s.description]
     isaac_names = {"model_file_path", "engine_file_path", "force_engine_update", "enable_fp16"}
-    assert isaac_names <= {spec.name for spec in NODE_PARAMETERS}
+    assert isaac_names <= {spec.name for spec in RUNTIME_PARAMETERS}
     assert {spec.ros_type for spec in table} <= {"bool", "integer", "double", "string"}
-    assert all(spec.read_only for spec in NODE_PARAMETERS if spec.name in isaac_names)
+    assert all(spec.read_only for spec in RUNTIME_PARAMETERS if spec.name in isaac_names)
 
 
 def test_parameter_validation_names_every_problem():
@@ -384,17 +385,29 @@ def test_parameter_validation_names_every_problem():
     assert parameter_problems({"default_horizontal_fov_deg": 200.0}) == [
         "default_horizontal_fov_deg must be <= 179, got 200.0"
     ]
-    assert "unknown anchor policy" in parameter_problems({"anchors.policy": "random"})[0]
+    assert "anchors.policy must be one of nearest" in parameter_problems({"anchors.policy": "random"})[0]
     assert parameter_problems({"detector": "faces.onnx"}) == []
     with pytest.raises(InputError, match="invalid parameters: detector must be"):
         settings_from_parameters({"detector": "haar"})
 
 
+def test_every_numeric_parameter_declares_a_range_and_out_of_range_values_are_refused():
+    """ROS gets a FloatingPointRange / IntegerRange for every number (``ros2 param set crop_margin -1``
+    used to be accepted and broke every frame)."""
+    numeric = [spec for spec in parameter_table() if spec.ros_type in ("integer", "double")]
+    assert numeric and all(s.minimum is not None and s.maximum is not None for s in numeric)
+    assert parameter_problems({"crop_margin": -1.0}) == ["crop_margin must be >= 0, got -1.0"]
+    assert parameter_problems({"tracking.max_faces": 0}) == ["tracking.max_faces must be >= 1, got 0"]
+
+
 def test_settings_and_tracker_config_from_parameters():
-    settings, config = settings_from_parameters(
+    parameters = settings_from_parameters(
         {"backend": "onnxruntime", "anchors.max_anchors": 6, "tracking.max_faces": 2, "crop_margin": 0.3}
     )
-    assert settings == NodeSettings(backend="onnxruntime")
+    config = parameters.tracker
+    assert (
+        parameters.runtime == RuntimeConfig(backend="onnxruntime") and parameters.settings == NodeSettings()
+    )
     assert (config.anchors.max_anchors, config.tracking.max_faces, config.crop_margin) == (6, 2, 0.3)
 
 
@@ -422,12 +435,12 @@ def test_config_yaml_holds_every_declared_parameter_with_its_type(repo_root: Pat
 
 
 def test_default_model_is_the_embedded_one_or_a_clear_error(monkeypatch, tmp_path):
-    assert model_file(NodeSettings(model_file_path="~/m.onnx")) == Path("~/m.onnx").expanduser()
-    path = model_file(NodeSettings())
+    assert RuntimeConfig(model_file_path="~/m.onnx").model_path() == Path("~/m.onnx").expanduser()
+    path = RuntimeConfig().model_path()
     assert path.is_file() and path.name == "default.safetensors"
     monkeypatch.setattr("hpe_ros.model.default.MODELS_DIR", tmp_path)
     with pytest.raises(ModelFileError, match="--model PATH"):
-        model_file(NodeSettings())
+        RuntimeConfig().model_path()
 
 
 # -- side inputs -----------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import torch
 from scipy.spatial.transform import Rotation
 
 from hpe_ros.anchors import AnchorConfig
+from hpe_ros.config import parameter_specs, with_overrides
 from hpe_ros.detect import BlazeFaceDetector, Detection, ExternalDetections
 from hpe_ros.engine.base import PoseEngine
 from hpe_ros.engine.torch_backend import TorchPoseEngine
@@ -15,7 +16,7 @@ from hpe_ros.geometry import geodesic_deg
 from hpe_ros.io.sources import VideoSource
 from hpe_ros.model import CONFIGS, HeadPoseNet
 from hpe_ros.synth.clip import DEMO_CLIP_DIR, VIDEO_NAME
-from hpe_ros.tracker import HeadPoseTracker, TrackerConfig, config_from_parameters, parameter_descriptions
+from hpe_ros.tracker import HeadPoseTracker, TrackerConfig
 from hpe_ros.tracks import FaceTracksConfig
 
 K = np.array([[250.0, 0.0, 160.0], [0.0, 250.0, 120.0], [0.0, 0.0, 1.0]])
@@ -242,18 +243,20 @@ def test_bad_inputs_are_clear_errors_and_gray_frames_work(engine):
 
 
 def test_every_parameter_is_described_and_round_trips():
-    described = parameter_descriptions(TrackerConfig())
+    described = parameter_specs(TrackerConfig())
     assert len(described) > 30
-    missing = [name for name, (_, text) in described.items() if not text]
+    missing = [spec.name for spec in described if not spec.description]
     assert not missing
-    config = config_from_parameters({"anchors.policy": "recent", "tracking.max_faces": 3, "crop_margin": 0.3})
+    config = with_overrides(
+        TrackerConfig(), {"anchors.policy": "recent", "tracking.max_faces": 3, "crop_margin": 0.3}
+    )
     assert config.anchors.policy == "recent" and config.tracking.max_faces == 3 and config.crop_margin == 0.3
     with pytest.raises(InputError, match="unknown"):
-        config_from_parameters({"anchors.nope": 1})
+        with_overrides(TrackerConfig(), {"anchors.nope": 1})
     with pytest.raises(InputError, match="policy"):
-        config_from_parameters({"anchors.policy": "closest"})
+        with_overrides(TrackerConfig(), {"anchors.policy": "closest"})
     with pytest.raises(InputError, match="estimator"):
-        config_from_parameters({"estimator": "both"})
+        with_overrides(TrackerConfig(), {"estimator": "both"})
 
 
 def test_default_settings_insert_keyframes_beyond_the_root():

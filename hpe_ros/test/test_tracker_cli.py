@@ -99,7 +99,7 @@ def test_clear_errors_before_any_work(model, tmp_path: Path, capsys, monkeypatch
     assert main(["track", str(corrupt), "--out", str(tmp_path / "b")]) == 2
     assert "--model" in capsys.readouterr().err
     assert main(["track", "0", "--out", str(tmp_path / "c"), "--model", model, "--param", "anchors.k=3"]) == 2
-    assert "unknown tracker parameter" in capsys.readouterr().err
+    assert "unknown parameter 'anchors.k'" in capsys.readouterr().err
 
 
 def test_damaged_video_is_read_past_and_reported(model, tmp_path: Path, monkeypatch, capsys):

@@ -8,11 +8,16 @@ error or Ctrl-C; the summary then says how far it got and why it stopped.
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 if TYPE_CHECKING:
-    from hpe_ros.tracker import TrackerConfig
+    from hpe_ros.io.sources import FrameSource
+    from hpe_ros.results import FrameResult
+    from hpe_ros.tracker import HeadPoseTracker, TrackerConfig
 
 OUTPUT_NAMES = ("annotated.mp4", "poses.csv", "poses", "summary.json")
 
@@ -76,20 +81,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def tracker_config(args: argparse.Namespace) -> TrackerConfig:
     """The TrackerConfig from ``--policy`` and ``--param NAME=VALUE`` (values parsed as YAML scalars)."""
-    import yaml
+    from hpe_ros.config import parse_assignments, with_overrides
+    from hpe_ros.tracker import TrackerConfig
 
-    from hpe_ros.errors import InputError
-    from hpe_ros.tracker import config_from_parameters
-
-    values = {}
-    for item in args.param:
-        name, sep, text = item.partition("=")
-        if not sep:
-            raise InputError(f"--param needs NAME=VALUE, got {item!r}")
-        values[name.strip()] = yaml.safe_load(text)
+    values = parse_assignments(args.param, flag="--param")
     if args.policy:
         values["anchors.policy"] = args.policy
-    return config_from_parameters(values)
+    return with_overrides(TrackerConfig(), values)
 
 
 def prepare_output(out: Path, overwrite: bool) -> None:
@@ -108,137 +106,191 @@ def prepare_output(out: Path, overwrite: bool) -> None:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
+@dataclass
+class RunStats:
+    """What a run counted, for the summary."""
+
+    stage_ms: dict[str, float]
+    frames: int = 0
+    faces: int = 0
+    max_faces: int = 0
+    max_detections: int = 0
+    dropped: int = 0
+    track_ids: set[int] = field(default_factory=set)
+    bag_messages: int = 0
+    """Messages written into the bag so far."""
+
+    def add(self, result: FrameResult) -> None:
+        """Count one frame's result and its per-stage times."""
+        for stage, ms in result.timings_ms.items():
+            self.stage_ms[stage] += ms
+        self.frames += 1
+        self.faces += len(result.faces)
+        self.max_faces = max(self.max_faces, len(result.faces))
+        self.max_detections = max(self.max_detections, result.num_detections)
+        self.dropped += result.dropped
+        self.track_ids.update(f.track_id for f in result.faces)
+
+
+class FrameIntrinsics:
+    """K for each frame: fixed (``--intrinsics`` / ``--calibration``) or from the field of view and size."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        from hpe_ros.camera import DEFAULT_HORIZONTAL_FOV_DEG, intrinsics_from_values, load_intrinsics
+
+        self.fov = args.fov_deg or DEFAULT_HORIZONTAL_FOV_DEG
+        self.K, self.note, self._size = None, f"assumed horizontal field of view {self.fov} deg", None
+        if args.intrinsics:
+            self.K, self.note, self._size = intrinsics_from_values(*args.intrinsics), "--intrinsics", "fixed"
+        elif args.calibration:
+            self.K, self._size = load_intrinsics(Path(args.calibration)), "fixed"
+            self.note = f"calibration file {args.calibration}"
+
+    def for_frame(self, width: int, height: int) -> np.ndarray:
+        """K for a frame of this size."""
+        from hpe_ros.camera import intrinsics_from_fov
+
+        if self._size != "fixed" and self._size != (width, height):
+            self.K, self._size = intrinsics_from_fov(width, height, self.fov), (width, height)
+        return self.K
+
+
 def run(args: argparse.Namespace) -> int:
-    import json
     import sys
     import time
+    from contextlib import closing
 
-    import numpy as np
-    from tqdm import tqdm
-
-    from hpe_ros.camera import (
-        DEFAULT_HORIZONTAL_FOV_DEG,
-        intrinsics_from_fov,
-        intrinsics_from_values,
-        load_intrinsics,
-    )
-    from hpe_ros.detect import load_detector
-    from hpe_ros.engine import open_engine
-    from hpe_ros.io.bag import PoseBagWriter
-    from hpe_ros.io.csv_writer import PoseCsvWriter
     from hpe_ros.io.sources import open_source
-    from hpe_ros.io.video import AnnotatedVideoWriter
-    from hpe_ros.model.default import require_source_camera, resolve_model
-    from hpe_ros.tracker import STAGES, HeadPoseTracker
+    from hpe_ros.pipeline import RuntimeConfig, build_tracker
+    from hpe_ros.tracker import STAGES
 
-    model = resolve_model(args.model)
-    require_source_camera(model)
+    runtime = RuntimeConfig(model_file_path=args.model, backend=args.backend, detector=args.detector)
+    runtime.model_path()  # a missing or unusable model is said before any other work
     config = tracker_config(args)
     out = Path(args.out)
-    source = open_source(args.source, args.fps)
-    engine = open_engine(model, backend=args.backend)
-    detector = load_detector(args.detector, args.min_score)
-    prepare_output(out, args.overwrite)
+    intrinsics = FrameIntrinsics(args)
+    with closing(open_source(args.source, args.fps)) as source:
+        tracker = build_tracker(runtime, config, args.min_score)
+        prepare_output(out, args.overwrite)
+        stats = RunStats(dict.fromkeys((*STAGES, "read", "write"), 0.0))
+        status, error = "completed", None
+        start = time.perf_counter()
+        try:
+            track_frames(args, out, source, tracker, intrinsics, stats)
+        except KeyboardInterrupt:
+            status = "interrupted"
+        except Exception as exc:
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            summary = write_summary(
+                args, out, source, tracker, intrinsics, stats, status, error, time.perf_counter() - start
+            )
+    for warning in summary["warnings"]:
+        print(f"hpe track: warning: {warning}", file=sys.stderr)
+    print(
+        f"{stats.frames} frames, {stats.faces} face poses, {len(stats.track_ids)} tracks, "
+        f"{summary['fps']:.1f} fps -> {out} ({status})"
+    )
+    return 0 if status == "completed" else 130
 
-    fixed_K, intrinsics_note = None, None
-    if args.intrinsics:
-        fixed_K, intrinsics_note = intrinsics_from_values(*args.intrinsics), "--intrinsics"
-    elif args.calibration:
-        fixed_K, intrinsics_note = (
-            load_intrinsics(Path(args.calibration)),
-            f"calibration file {args.calibration}",
+
+def track_frames(
+    args: argparse.Namespace,
+    out: Path,
+    source: FrameSource,
+    tracker: HeadPoseTracker,
+    intrinsics: FrameIntrinsics,
+    stats: RunStats,
+) -> None:
+    """Track every frame of ``source`` into the CSV, the bag and the video; the outputs are closed (and so
+    readable) however the loop ends."""
+    import time
+    from contextlib import ExitStack, closing
+
+    from tqdm import tqdm
+
+    from hpe_ros.io.bag import PoseBagWriter
+    from hpe_ros.io.csv_writer import PoseCsvWriter
+    from hpe_ros.io.video import AnnotatedVideoWriter
+
+    with ExitStack() as outputs:
+        csv_writer = outputs.enter_context(closing(PoseCsvWriter(out / "poses.csv")))
+        bag = outputs.enter_context(closing(PoseBagWriter(out / "poses", args.camera_frame, args.bag_images)))
+        progress = outputs.enter_context(
+            tqdm(total=args.max_frames or source.length, unit="frame", desc="hpe track")
         )
-    fov = args.fov_deg or DEFAULT_HORIZONTAL_FOV_DEG
-
-    tracker = HeadPoseTracker(engine, detector, config)
-    csv_writer = PoseCsvWriter(out / "poses.csv")
-    bag = PoseBagWriter(out / "poses", args.camera_frame, args.bag_images)
-    video = None
-    stage_ms = dict.fromkeys((*STAGES, "read", "write"), 0.0)
-    frames = faces = max_faces = max_detections = dropped = 0
-    track_ids: set[int] = set()
-    K, K_size = fixed_K, None
-    status, error = "completed", None
-    start = time.perf_counter()
-    progress = tqdm(total=args.max_frames or source.length, unit="frame", desc="hpe track")
-    try:
+        video = None
         tick = time.perf_counter()
         for frame in source:
-            stage_ms["read"] += (time.perf_counter() - tick) * 1e3
+            stats.stage_ms["read"] += (time.perf_counter() - tick) * 1e3
             height, width = frame.image.shape[:2]
-            if fixed_K is None and (width, height) != K_size:
-                K, K_size = intrinsics_from_fov(width, height, fov), (width, height)
+            K = intrinsics.for_frame(width, height)
             result = tracker.process(frame.image, frame.stamp_ns, K)
             tick = time.perf_counter()
             csv_writer.write(frame.index, result)
             bag.write(result, frame.image if args.bag_images else None)
+            stats.bag_messages = bag.messages
             if not args.no_video:
-                video = video or AnnotatedVideoWriter(out / "annotated.mp4", source.fps, (width, height))
+                if video is None:
+                    video = outputs.enter_context(
+                        closing(AnnotatedVideoWriter(out / "annotated.mp4", source.fps, (width, height)))
+                    )
                 video.write(frame.image, result, K)
-            stage_ms["write"] += (time.perf_counter() - tick) * 1e3
-            for stage, ms in result.timings_ms.items():
-                stage_ms[stage] += ms
-            frames += 1
-            faces += len(result.faces)
-            max_faces = max(max_faces, len(result.faces))
-            max_detections = max(max_detections, result.num_detections)
-            dropped += result.dropped
-            track_ids.update(f.track_id for f in result.faces)
+            stats.stage_ms["write"] += (time.perf_counter() - tick) * 1e3
+            stats.add(result)
             progress.update()
             progress.set_postfix(faces=len(result.faces))
-            if args.max_frames and frames >= args.max_frames:
+            if args.max_frames and stats.frames >= args.max_frames:
                 break
             tick = time.perf_counter()
-    except KeyboardInterrupt:
-        status = "interrupted"
-    except Exception as exc:
-        status, error = "failed", f"{type(exc).__name__}: {exc}"
-        raise
-    finally:
-        progress.close()
-        source.close()
-        csv_writer.close()
-        bag.close()
-        if video is not None:
-            video.close()
-        elapsed = time.perf_counter() - start
-        warnings = source.problems()
-        summary = {
-            "status": status,
-            "error": error,
-            "warnings": warnings,
-            "source": args.source,
-            "source_frames": source.length,
-            "frames": frames,
-            "faces": faces,
-            "max_faces_in_a_frame": max_faces,
-            "max_detections_in_a_frame": max_detections,
-            "tracks": len(track_ids),
-            "faces_without_estimate": dropped,
-            "clock_resets": tracker.clock_resets,
-            "anchors_per_track_at_end": {str(i): n for i, n in tracker.anchor_counts().items()},
-            "fps": frames / elapsed if elapsed > 0 else 0.0,
-            "ms_per_frame": {stage: ms / max(frames, 1) for stage, ms in stage_ms.items()},
-            "intrinsics": {
-                "K": None if K is None else np.asarray(K).round(3).tolist(),
-                "from": intrinsics_note or f"assumed horizontal field of view {fov} deg",
-            },
-            "engine": engine.describe(),
-            "detector": args.detector,
-            "estimator": config.estimator,
-            "anchor_policy": config.anchors.policy,
-            "outputs": {
-                "video": None if video is None else str(out / "annotated.mp4"),
-                "csv": str(out / "poses.csv"),
-                "bag": str(out / "poses"),
-                "bag_messages": bag.messages,
-            },
-        }
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    for warning in warnings:
-        print(f"hpe track: warning: {warning}", file=sys.stderr)
-    print(
-        f"{frames} frames, {faces} face poses, {len(track_ids)} tracks, {summary['fps']:.1f} fps "
-        f"-> {out} ({status})"
-    )
-    return 0 if status == "completed" else 130
+
+
+def write_summary(
+    args: argparse.Namespace,
+    out: Path,
+    source: FrameSource,
+    tracker: HeadPoseTracker,
+    intrinsics: FrameIntrinsics,
+    stats: RunStats,
+    status: str,
+    error: str | None,
+    elapsed_s: float,
+) -> dict[str, Any]:
+    """Write ``summary.json`` (how far the run got, why it stopped, what it measured) and return it."""
+    import json
+
+    video = out / "annotated.mp4"
+    summary = {
+        "status": status,
+        "error": error,
+        "warnings": source.problems(),
+        "source": args.source,
+        "source_frames": source.length,
+        "frames": stats.frames,
+        "faces": stats.faces,
+        "max_faces_in_a_frame": stats.max_faces,
+        "max_detections_in_a_frame": stats.max_detections,
+        "tracks": len(stats.track_ids),
+        "faces_without_estimate": stats.dropped,
+        "clock_resets": tracker.clock_resets,
+        "anchors_per_track_at_end": {str(i): n for i, n in tracker.anchor_counts().items()},
+        "fps": stats.frames / elapsed_s if elapsed_s > 0 else 0.0,
+        "ms_per_frame": {stage: ms / max(stats.frames, 1) for stage, ms in stats.stage_ms.items()},
+        "intrinsics": {
+            "K": None if intrinsics.K is None else np.asarray(intrinsics.K).round(3).tolist(),
+            "from": intrinsics.note,
+        },
+        "engine": tracker.engine.describe(),
+        "detector": args.detector,
+        "estimator": tracker.config.estimator,
+        "anchor_policy": tracker.config.anchors.policy,
+        "outputs": {
+            "video": str(video) if video.exists() else None,
+            "csv": str(out / "poses.csv"),
+            "bag": str(out / "poses"),
+            "bag_messages": stats.bag_messages,
+        },
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary

@@ -13,6 +13,8 @@ from hpe_ros.detect.onnx_detector import OnnxFaceDetector
 from hpe_ros.errors import InputError
 
 BLAZEFACE_MODELS = {"blazeface": FULL_RANGE, "blazeface-short": SHORT_RANGE}
+EXTERNAL_DETECTOR = "external"
+DETECTOR_NAMES = (*BLAZEFACE_MODELS, EXTERNAL_DETECTOR)
 
 __all__ = [
     "BlazeFaceDetector",
@@ -27,12 +29,15 @@ __all__ = [
 
 def load_detector(spec: str = "blazeface", min_score: float | None = None) -> FaceDetector:
     """A detector from a spec: ``blazeface`` (full range, the default), ``blazeface-short`` (short range:
-    faces within about 2 m, better on large close-up faces) or the path of an RFB-320-style ONNX file."""
+    faces within about 2 m, better on large close-up faces), ``external`` (:class:`ExternalDetections`: boxes
+    set from outside) or the path of an RFB-320-style ONNX file."""
     options = {} if min_score is None else {"min_score": min_score}
+    if spec == EXTERNAL_DETECTOR:
+        return ExternalDetections()
     if spec in BLAZEFACE_MODELS:
         return BlazeFaceDetector(model_selection=BLAZEFACE_MODELS[spec], **options)
     if spec.endswith(".onnx"):
         return OnnxFaceDetector(Path(spec), **options)
     raise InputError(
-        f"unknown face detector {spec!r}: use {' or '.join(BLAZEFACE_MODELS)} or the path of an ONNX detector"
+        f"unknown face detector {spec!r}: use {', '.join(DETECTOR_NAMES)} or the path of an ONNX detector"
     )

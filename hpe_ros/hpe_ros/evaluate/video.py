@@ -250,9 +250,8 @@ def run_video_eval(
     from itertools import islice
 
     from hpe_ros.camera import intrinsics_from_fov, load_intrinsics
-    from hpe_ros.detect import load_detector
-    from hpe_ros.engine import open_engine
     from hpe_ros.io.sources import VideoSource
+    from hpe_ros.pipeline import RuntimeConfig, open_runtime
     from hpe_ros.synth.clip import DEMO_CLIP_DIR, VIDEO_NAME, read_ground_truth
 
     clip = DEMO_CLIP_DIR / VIDEO_NAME if str(clip) == "demo" else Path(clip)
@@ -270,8 +269,8 @@ def run_video_eval(
     finally:
         source.close()
     K = intrinsics_from_fov(width, height) if K is None else K
-    engine = open_engine(model, backend=backend)
-    face_detector = load_detector(detector)
+    runtime = RuntimeConfig(model_file_path=str(model), backend=backend, detector=detector)
+    engine, face_detector = open_runtime(runtime)
 
     def open_frames():
         frames = VideoSource(str(clip))

@@ -1,16 +1,16 @@
-"""Training recipes: nested dataclasses read from YAML, with ``section.key=value`` command-line overrides."""
+"""Training recipes: nested dataclasses read from YAML, with ``section.key=value`` command-line overrides
+(typed and checked by :mod:`hpe_ros.config`, the same path as the tracker's and the node's parameters)."""
 
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 
+from hpe_ros.config import assign, from_dict, parse_assignments
 from hpe_ros.errors import InputError
 
 
@@ -135,56 +135,9 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-def _convert(value: Any, hint: Any, where: str) -> Any:
-    """``value`` checked against (and coerced to) the type ``hint``; InputError when it does not fit."""
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, where)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        return _convert(value, next(a for a in args if a is not type(None)), where)
-    if origin is Literal:
-        if value not in args:
-            raise InputError(f"{where}: {value!r} is not one of {list(args)}")
-        return value
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)):
-            raise InputError(f"{where}: expected a list, got {value!r}")
-        item_types = [args[0]] * len(value) if args[-1] is Ellipsis else list(args)
-        if len(item_types) != len(value):
-            raise InputError(f"{where}: expected {len(item_types)} values, got {len(value)}")
-        return tuple(_convert(v, t, where) for v, t in zip(value, item_types, strict=True))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise InputError(f"{where}: expected a mapping, got {value!r}")
-        return dict(value)
-    if hint is float:
-        try:  # YAML 1.1 reads "1e-3" (no dot) as a string
-            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-                raise ValueError
-            return float(value)
-        except ValueError:
-            raise InputError(f"{where}: expected a number, got {value!r}") from None
-    if hint in (int, str, bool) and type(value) is not hint:
-        raise InputError(f"{where}: expected {hint.__name__}, got {value!r}")
-    return value
-
-
-def _build(cls: type, data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise InputError(f"{where}: expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise InputError(f"{where}: unknown keys {unknown}; known: {sorted(names)}")
-    return cls(**{k: _convert(v, hints[k], f"{where}.{k}") for k, v in data.items()})
-
-
 def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     """A validated :class:`TrainConfig` (unknown keys and wrong types raise InputError)."""
-    cfg = _build(TrainConfig, data, "config")
+    cfg = from_dict(TrainConfig, data, "config")
     if cfg.optim.steps < 0 or cfg.data.batch_size <= 0 or cfg.eval.pairs < 0:
         raise InputError(
             "optim.steps and eval.pairs must be >= 0 (0 steps: build, fit, evaluate and export without "
@@ -193,22 +146,6 @@ def config_from_dict(data: dict[str, Any]) -> TrainConfig:
     if cfg.data.source == "shards" and not cfg.data.shards:
         raise InputError("data.source is 'shards' but data.shards names no folder")
     return cfg
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """``data`` with ``section.key=value`` assignments applied (values parsed as YAML)."""
-    for item in overrides:
-        key, sep, text = item.partition("=")
-        if not sep or not key:
-            raise InputError(f"override {item!r} is not of the form section.key=value")
-        node = data
-        *parents, leaf = key.split(".")
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise InputError(f"override {item!r}: {part} is not a section")
-        node[leaf] = yaml.safe_load(text)
-    return data
 
 
 def load_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
@@ -220,4 +157,4 @@ def load_config(path: str | Path, overrides: list[str] = ()) -> TrainConfig:
         raise InputError(f"cannot read training config {path}: {exc}") from exc
     except yaml.YAMLError as exc:
         raise InputError(f"training config {path} is not valid YAML: {exc}") from exc
-    return config_from_dict(apply_overrides(data, list(overrides)))
+    return config_from_dict(assign(data, parse_assignments(overrides)))
