@@ -175,17 +175,16 @@ def run(args: argparse.Namespace) -> int:
         stats = RunStats(dict.fromkeys((*STAGES, "read", "write"), 0.0))
         status, error = "completed", None
         start = time.perf_counter()
+        job = TrackJob(args, out, source, tracker, intrinsics, stats)
         try:
-            track_frames(args, out, source, tracker, intrinsics, stats)
+            job.track_frames()
         except KeyboardInterrupt:
             status = "interrupted"
         except Exception as exc:
             status, error = "failed", f"{type(exc).__name__}: {exc}"
             raise
         finally:
-            summary = write_summary(
-                args, out, source, tracker, intrinsics, stats, status, error, time.perf_counter() - start
-            )
+            summary = job.write_summary(status, error, time.perf_counter() - start)
     for warning in summary["warnings"]:
         print(f"hpe track: warning: {warning}", file=sys.stderr)
     print(
@@ -195,102 +194,103 @@ def run(args: argparse.Namespace) -> int:
     return 0 if status == "completed" else 130
 
 
-def track_frames(
-    args: argparse.Namespace,
-    out: Path,
-    source: FrameSource,
-    tracker: HeadPoseTracker,
-    intrinsics: FrameIntrinsics,
-    stats: RunStats,
-) -> None:
-    """Track every frame of ``source`` into the CSV, the bag and the video; the outputs are closed (and so
-    readable) however the loop ends."""
-    import time
-    from contextlib import ExitStack, closing
+@dataclass
+class TrackJob:
+    """One ``hpe track`` run: its arguments, output folder, source, tracker, intrinsics and counts."""
 
-    from tqdm import tqdm
+    args: argparse.Namespace
+    out: Path
+    source: FrameSource
+    tracker: HeadPoseTracker
+    intrinsics: FrameIntrinsics
+    stats: RunStats
 
-    from hpe_ros.io.bag import PoseBagWriter
-    from hpe_ros.io.csv_writer import PoseCsvWriter
-    from hpe_ros.io.video import AnnotatedVideoWriter
+    def track_frames(self) -> None:
+        """Track every frame of the source into the CSV, the bag and the video; the outputs are closed (and
+        so readable) however the loop ends."""
+        import time
+        from contextlib import ExitStack, closing
 
-    with ExitStack() as outputs:
-        csv_writer = outputs.enter_context(closing(PoseCsvWriter(out / "poses.csv")))
-        bag = outputs.enter_context(closing(PoseBagWriter(out / "poses", args.camera_frame, args.bag_images)))
-        progress = outputs.enter_context(
-            tqdm(total=args.max_frames or source.length, unit="frame", desc="hpe track")
-        )
-        video = None
-        tick = time.perf_counter()
-        for frame in source:
-            stats.stage_ms["read"] += (time.perf_counter() - tick) * 1e3
-            height, width = frame.image.shape[:2]
-            K = intrinsics.for_frame(width, height)
-            result = tracker.process(frame.image, frame.stamp_ns, K)
+        from tqdm import tqdm
+
+        from hpe_ros.io.bag import PoseBagWriter
+        from hpe_ros.io.csv_writer import PoseCsvWriter
+        from hpe_ros.io.video import AnnotatedVideoWriter
+
+        with ExitStack() as outputs:
+            csv_writer = outputs.enter_context(closing(PoseCsvWriter(self.out / "poses.csv")))
+            bag = outputs.enter_context(
+                closing(PoseBagWriter(self.out / "poses", self.args.camera_frame, self.args.bag_images))
+            )
+            progress = outputs.enter_context(
+                tqdm(total=self.args.max_frames or self.source.length, unit="frame", desc="hpe track")
+            )
+            video = None
             tick = time.perf_counter()
-            csv_writer.write(frame.index, result)
-            bag.write(result, frame.image if args.bag_images else None)
-            stats.bag_messages = bag.messages
-            if not args.no_video:
-                if video is None:
-                    video = outputs.enter_context(
-                        closing(AnnotatedVideoWriter(out / "annotated.mp4", source.fps, (width, height)))
-                    )
-                video.write(frame.image, result, K)
-            stats.stage_ms["write"] += (time.perf_counter() - tick) * 1e3
-            stats.add(result)
-            progress.update()
-            progress.set_postfix(faces=len(result.faces))
-            if args.max_frames and stats.frames >= args.max_frames:
-                break
-            tick = time.perf_counter()
+            for frame in self.source:
+                self.stats.stage_ms["read"] += (time.perf_counter() - tick) * 1e3
+                height, width = frame.image.shape[:2]
+                K = self.intrinsics.for_frame(width, height)
+                result = self.tracker.process(frame.image, frame.stamp_ns, K)
+                tick = time.perf_counter()
+                csv_writer.write(frame.index, result)
+                bag.write(result, frame.image if self.args.bag_images else None)
+                self.stats.bag_messages = bag.messages
+                if not self.args.no_video:
+                    if video is None:
+                        video = outputs.enter_context(
+                            closing(
+                                AnnotatedVideoWriter(
+                                    self.out / "annotated.mp4", self.source.fps, (width, height)
+                                )
+                            )
+                        )
+                    video.write(frame.image, result, K)
+                self.stats.stage_ms["write"] += (time.perf_counter() - tick) * 1e3
+                self.stats.add(result)
+                progress.update()
+                progress.set_postfix(faces=len(result.faces))
+                if self.args.max_frames and self.stats.frames >= self.args.max_frames:
+                    break
+                tick = time.perf_counter()
 
+    def write_summary(self, status: str, error: str | None, elapsed_s: float) -> dict[str, Any]:
+        """Write ``summary.json`` (how far the run got, why it stopped, what it measured) and return it."""
+        import json
 
-def write_summary(
-    args: argparse.Namespace,
-    out: Path,
-    source: FrameSource,
-    tracker: HeadPoseTracker,
-    intrinsics: FrameIntrinsics,
-    stats: RunStats,
-    status: str,
-    error: str | None,
-    elapsed_s: float,
-) -> dict[str, Any]:
-    """Write ``summary.json`` (how far the run got, why it stopped, what it measured) and return it."""
-    import json
-
-    video = out / "annotated.mp4"
-    summary = {
-        "status": status,
-        "error": error,
-        "warnings": source.problems(),
-        "source": args.source,
-        "source_frames": source.length,
-        "frames": stats.frames,
-        "faces": stats.faces,
-        "max_faces_in_a_frame": stats.max_faces,
-        "max_detections_in_a_frame": stats.max_detections,
-        "tracks": len(stats.track_ids),
-        "faces_without_estimate": stats.dropped,
-        "clock_resets": tracker.clock_resets,
-        "anchors_per_track_at_end": {str(i): n for i, n in tracker.anchor_counts().items()},
-        "fps": stats.frames / elapsed_s if elapsed_s > 0 else 0.0,
-        "ms_per_frame": {stage: ms / max(stats.frames, 1) for stage, ms in stats.stage_ms.items()},
-        "intrinsics": {
-            "K": None if intrinsics.K is None else np.asarray(intrinsics.K).round(3).tolist(),
-            "from": intrinsics.note,
-        },
-        "engine": tracker.engine.describe(),
-        "detector": args.detector,
-        "estimator": tracker.config.estimator,
-        "anchor_policy": tracker.config.anchors.policy,
-        "outputs": {
-            "video": str(video) if video.exists() else None,
-            "csv": str(out / "poses.csv"),
-            "bag": str(out / "poses"),
-            "bag_messages": stats.bag_messages,
-        },
-    }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
-    return summary
+        video = self.out / "annotated.mp4"
+        summary = {
+            "status": status,
+            "error": error,
+            "warnings": self.source.problems(),
+            "source": self.args.source,
+            "source_frames": self.source.length,
+            "frames": self.stats.frames,
+            "faces": self.stats.faces,
+            "max_faces_in_a_frame": self.stats.max_faces,
+            "max_detections_in_a_frame": self.stats.max_detections,
+            "tracks": len(self.stats.track_ids),
+            "faces_without_estimate": self.stats.dropped,
+            "clock_resets": self.tracker.clock_resets,
+            "anchors_per_track_at_end": {str(i): n for i, n in self.tracker.anchor_counts().items()},
+            "fps": self.stats.frames / elapsed_s if elapsed_s > 0 else 0.0,
+            "ms_per_frame": {
+                stage: ms / max(self.stats.frames, 1) for stage, ms in self.stats.stage_ms.items()
+            },
+            "intrinsics": {
+                "K": None if self.intrinsics.K is None else np.asarray(self.intrinsics.K).round(3).tolist(),
+                "from": self.intrinsics.note,
+            },
+            "engine": self.tracker.engine.describe(),
+            "detector": self.args.detector,
+            "estimator": self.tracker.config.estimator,
+            "anchor_policy": self.tracker.config.anchors.policy,
+            "outputs": {
+                "video": str(video) if video.exists() else None,
+                "csv": str(self.out / "poses.csv"),
+                "bag": str(self.out / "poses"),
+                "bag_messages": self.stats.bag_messages,
+            },
+        }
+        (self.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+        return summary
