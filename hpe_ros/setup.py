@@ -6,14 +6,22 @@ from setuptools import find_packages, setup
 
 PACKAGE = "hpe_ros"
 
-# What the node and `hpe track` need at run time: no training, rendering or export dependency.
+# What the node and `hpe track` need at run time (no torch): ONNX Runtime runs the embedded model, whose graph is
+# assembled here from our landmark-head ONNX and the face-mesh network in the mediapipe wheel (`tflite` reads
+# it, `onnx` writes it). Pinned so that a plain `pip install` resolves to a working set:
+# mediapipe 0.10.14 is the last wheel that carries the face models; it needs numpy<2 and protobuf 4.x;
+# OpenCV 4.12+ needs numpy>=2; onnx 1.17 is the newest onnx that still runs on protobuf 4.x.
 RUNTIME = [
     "setuptools",
-    "numpy>=1.26",
+    "mediapipe==0.10.14",
+    "numpy>=1.26,<2",
+    "protobuf>=4.25.3,<5",
+    "opencv-contrib-python>=4.9,<4.12",
+    "onnxruntime>=1.17",
+    "onnx>=1.16,<1.18",
+    "tflite>=2.10",
     "scipy>=1.11",
     "transforms3d>=0.4",
-    "opencv-contrib-python>=4.9",
-    "onnxruntime>=1.17",
     "safetensors>=0.4",
     "pyyaml>=6",
     "tqdm>=4.66",
@@ -21,17 +29,15 @@ RUNTIME = [
     "matplotlib>=3.8",
     "rosbags>=0.10",
     "mcap>=1.1",
-    "mediapipe>=0.10.14",
 ]
-# Building a network (torch) needs `tflite` to read the face-mesh front end of the mesh configs from the
-# mediapipe wheel; an exported ONNX model holds it and needs neither.
-TORCH = ["torch>=2.3", "tflite>=2.10"]
+# Building a network in PyTorch (training, export, the torch backend); the runtime never needs it.
+TORCH = ["torch>=2.3"]
 EXTRAS = {
     "torch": TORCH,
-    "export": [*TORCH, "onnx>=1.16", "onnxscript>=0.1"],
+    "export": [*TORCH, "onnxscript>=0.1"],
     "train": [*TORCH, "peft>=0.11", "tensorboard>=2.15"],
     "synth": ["moderngl>=5.10", "scikit-image>=0.22", "pillow>=10"],
-    "trt": ["tensorrt>=10", *TORCH, "onnx>=1.16"],
+    "trt": ["tensorrt>=10", *TORCH],
     "test": ["pytest", "catkin_pkg>=1.0", "colcon-common-extensions", "ruff", "mcap-ros2-support>=0.5"],
 }
 # Everything a developer or CI needs (TensorRT excluded: its builder is not on every registry).
@@ -45,7 +51,14 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(exclude=["test", "test.*"]),
     package_data={
-        PACKAGE: ["models/*.safetensors", "models/*.md", "models/*.png", "interfaces/*.msg", "assets/*"]
+        PACKAGE: [
+            "models/*.safetensors",
+            "models/*.onnx",
+            "models/*.md",
+            "models/*.png",
+            "interfaces/*.msg",
+            "assets/*",
+        ]
     },
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),

@@ -10,7 +10,8 @@ import torch
 
 from hpe_ros.errors import InputError, ModelFileError
 from hpe_ros.model import HeadPoseNet, get_config
-from hpe_ros.model.face_mesh import FaceMesh, _same_padding
+from hpe_ros.model.face_mesh import FaceMesh
+from hpe_ros.model.tflite_graph import same_padding
 
 # Two 192-px crops of our demo clip and what TensorFlow Lite 2.14 (tflite-runtime, XNNPACK) computed for them
 # from the same face_landmark.tflite: the port must reproduce the reference interpreter, not itself.
@@ -51,10 +52,10 @@ def test_landmarks_follow_the_face(face_mesh, golden):
     assert np.abs(plain_x - mirrored_x).mean() < 1.0
 
 
-def test_tensorflow_same_padding():
-    assert _same_padding(192, 3, 2) == (0, 1)
-    assert _same_padding(96, 3, 1) == (1, 1)
-    assert _same_padding(12, 2, 2) == (0, 0)
+def test_tensorflowsame_padding():
+    assert same_padding(192, 3, 2) == (0, 1)
+    assert same_padding(96, 3, 1) == (1, 1)
+    assert same_padding(12, 2, 2) == (0, 0)
 
 
 def test_a_file_that_is_not_the_face_mesh_is_a_model_file_error(tmp_path):
@@ -101,7 +102,7 @@ def test_mesh_configs_need_the_face_mesh_input_size():
 def test_missing_mediapipe_is_a_clear_error(monkeypatch):
     import importlib.util
 
-    from hpe_ros.model import face_mesh as module
+    from hpe_ros.model import tflite_graph as module
 
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelFileError, match="mediapipe"):

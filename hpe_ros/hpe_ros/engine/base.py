@@ -177,19 +177,23 @@ def _tensorrt_importable() -> bool:
     return True
 
 
-def choose_backend(requested: str, available: BackendAvailability, model_is_onnx: bool) -> str:
+def choose_backend(
+    requested: str, available: BackendAvailability, model_is_onnx: bool, torch_free_graph: bool = False
+) -> str:
     """Pick the backend: an explicit request is checked, ``auto`` prefers TensorRT > torch CUDA > ORT > torch
     CPU.
 
-    An ONNX model file cannot feed the torch backend; a checkpoint feeds ONNX backends through an export
-    (which needs torch, onnx and onnxscript: ``pip install 'hpe_ros[export]'``).
+    An ONNX model file cannot feed the torch backend; a checkpoint feeds ONNX backends through a graph
+    assembled without torch (``torch_free_graph``: a face-mesh checkpoint with its landmark heads beside it)
+    or an export (which needs torch, onnx and onnxscript: ``pip install 'hpe_ros[export]'``).
     """
     if requested not in ("auto", *BACKENDS):
         raise InputError(f"unknown backend {requested!r}; choose auto, {', '.join(BACKENDS)}")
+    has_graph = model_is_onnx or torch_free_graph or available.onnx_export
     usable = {
-        "tensorrt": available.tensorrt and (model_is_onnx or available.onnx_export),
+        "tensorrt": available.tensorrt and has_graph,
         "torch": available.torch and not model_is_onnx,
-        "onnxruntime": available.onnxruntime and (model_is_onnx or available.onnx_export),
+        "onnxruntime": available.onnxruntime and has_graph,
     }
     if requested != "auto":
         if usable[requested]:

@@ -1,5 +1,10 @@
-"""TensorRT engine cache: the key an engine was built under, kept in a JSON sidecar, and the load/build
-decision.
+"""The model cache (``$HPE_CACHE_DIR``): atomic writes, recorded hashes checked on load, the one-line notice
+before a one-time step that fills it, and for TensorRT engines the key an engine was built under and the
+load/build decision.
+
+Cached ONNX files (exports, assembled graphs) get a sidecar ``<file>.json`` with the sha256 of the file (and
+of its external-data file); a file that does not match its record (a write cut short by power loss, a full
+disk, a killed process) is rebuilt with a warning instead of failing every later run.
 
 An engine is only valid for the ONNX it came from, the TensorRT version that built it, the GPU (name and
 compute capability) and the build settings (precision, batch profile). The sidecar ``<engine>.json`` stores
@@ -13,7 +18,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from enum import Enum
@@ -22,6 +29,7 @@ from pathlib import Path
 from hpe_ros.errors import ModelFileError
 
 SIDECAR_SUFFIX = ".json"
+log = logging.getLogger(__name__)
 
 
 def sha256_file(path: str | os.PathLike, chunk_bytes: int = 1 << 20) -> str:
@@ -40,6 +48,51 @@ def write_atomic(path: Path, data: bytes) -> None:
     with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as tmp:
         tmp.write(data)
     os.replace(tmp.name, path)
+
+
+def announce(step: str, estimate: str, where: Path) -> None:
+    """One line on stderr before a one-time step (an export, a graph assembly, an engine build), so a first
+    run never stalls silently."""
+    print(f"hpe_ros: {step} (one time, about {estimate}; cached in {where})", file=sys.stderr, flush=True)
+
+
+def cached_files(path: Path) -> list[Path]:
+    """A cached model file and its external-data file when it has one."""
+    data = path.with_name(path.name + ".data")
+    return [path, data] if data.is_file() else [path]
+
+
+def record_cached(path: Path) -> None:
+    """Write the sidecar holding the sha256 of a freshly written cache file (and of its external data)."""
+    record = {"sha256": {p.name: sha256_file(p) for p in cached_files(path)}}
+    write_atomic(sidecar_path(path), json.dumps(record, indent=2).encode())
+
+
+def cached_problem(path: Path) -> str | None:
+    """Why the cached file at ``path`` cannot be trusted (``None``: present and matching its record)."""
+    if not path.is_file():
+        return f"{path} is missing"
+    try:
+        recorded = json.loads(sidecar_path(path).read_text())["sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return f"the hash record of {path} is missing or unreadable ({error})"
+    for part in cached_files(path):
+        if recorded.get(part.name) != sha256_file(part):
+            return f"{part} does not match its recorded sha256 (truncated or damaged)"
+    return None
+
+
+def drop_damaged(path: Path) -> bool:
+    """True when ``path`` holds a valid cached file; else remove what is there (warning when something was)
+    and return False, so the caller rebuilds it."""
+    problem = cached_problem(path)
+    if problem is None:
+        return True
+    if path.exists() or sidecar_path(path).exists():
+        log.warning("hpe_ros: %s; rebuilding it", problem)
+        for part in [*cached_files(path), sidecar_path(path)]:
+            part.unlink(missing_ok=True)
+    return False
 
 
 @dataclass(frozen=True)

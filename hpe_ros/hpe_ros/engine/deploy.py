@@ -7,7 +7,9 @@
   ``frame_only_depth`` per-frame blocks), which can be cached;
 - relative_cached: ``(anchor_tokens[B,P,D], query) -> (rotation, translation)``, equal to relative.
 
-The torch backend and the ONNX export both run exactly these modules.
+The torch backend and the ONNX export both run exactly these modules. A face-mesh config's relative and
+absolute modules also take landmarks [B, 468, 3] in place of images: exported that way they are the
+landmark heads shipped beside its checkpoint (:mod:`hpe_ros.engine.landmark_head`).
 """
 
 from __future__ import annotations

@@ -91,6 +91,27 @@ def export_onnx(
     """Export ``net`` (a HeadPoseNet of ``config``, left in eval mode) in ``mode`` to ``out``, stamp its
     metadata, run onnx.checker. ``external_data`` (default: only over 1.8 GB of weights) keeps the weights
     in ``<out>.data`` beside the model, as protobuf cannot hold more than 2 GB."""
+    size = config.image_size
+    item_shapes = {"anchor": (3, size, size), "query": (3, size, size), "anchor_tokens": token_shape(config)}
+    identity = OnnxIdentity(
+        mode=mode, config=config_dict(config), input_size=size, weights_source=weights_source
+    )
+    module = deploy_module(cpu_float32(net), mode)
+    inputs = {name: item_shapes[name] for name in INPUT_NAMES[mode]}
+    return export_module(module, inputs, OUTPUT_NAMES[mode], identity, out, opset, external_data)
+
+
+def export_module(
+    module: nn.Module,
+    inputs: dict[str, tuple[int, ...]],
+    output_names: tuple[str, ...],
+    identity: OnnxIdentity,
+    out: str | Path,
+    opset: int = DEFAULT_OPSET,
+    external_data: bool | None = None,
+) -> Path:
+    """Export an eval-mode ``module`` taking float32 ``inputs`` (name -> per-item shape; a dynamic batch
+    axis in front) to ``out`` atomically, with ``identity`` as its metadata; run onnx.checker."""
     import onnx
 
     if opset < MIN_OPSET:
@@ -98,28 +119,24 @@ def export_onnx(
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     if external_data is None:
-        external_data = sum(p.numel() * 4 for p in net.parameters()) > EXTERNAL_DATA_BYTES
-    module = deploy_module(cpu_float32(net), mode)
-    size = config.image_size
-    item_shapes = {"anchor": (3, size, size), "query": (3, size, size), "anchor_tokens": token_shape(config)}
-    examples = tuple(torch.rand(2, *item_shapes[name]) for name in INPUT_NAMES[mode])
+        external_data = sum(p.numel() * 4 for p in module.parameters()) > EXTERNAL_DATA_BYTES
+    examples = tuple(torch.rand(2, *shape) for shape in inputs.values())
     batch = torch.export.Dim("batch", min=1, max=4096)
     with warnings.catch_warnings(), torch.no_grad(), quiet_logger(EXPORTER_REGISTRY_LOGGER):
         warnings.simplefilter("ignore")  # the exporter's deprecation chatter, not about our model
         program = torch.onnx.export(
             module,
             examples,
-            input_names=list(INPUT_NAMES[mode]),
-            output_names=list(OUTPUT_NAMES[mode]),
+            input_names=list(inputs),
+            output_names=list(output_names),
             opset_version=opset,
             dynamo=True,
             verbose=False,
-            dynamic_shapes={name: {0: batch} for name in INPUT_NAMES[mode]},
+            dynamic_shapes=tuple({0: batch} for _ in inputs),  # positional: works for *args too
         )
     model = program.model_proto
-    identity = OnnxIdentity(
-        mode=mode, config=config_dict(config), input_size=size, weights_source=weights_source
-    )
+    for item in (*model.graph.node, *model.graph.value_info):  # the exporter's stack traces and notes
+        del item.metadata_props[:]
     del model.metadata_props[:]
     for key, value in identity.to_props().items():
         model.metadata_props.add(key=key, value=value)

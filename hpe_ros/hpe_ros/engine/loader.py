@@ -14,10 +14,18 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hpe_ros.engine.base import MODES, PoseEngine, choose_backend, detect_availability
-from hpe_ros.engine.cache import sha256_file
+from hpe_ros.engine.base import (
+    MODES,
+    BackendUnavailableError,
+    PoseEngine,
+    choose_backend,
+    detect_availability,
+)
+from hpe_ros.engine.cache import announce, drop_damaged, record_cached, sha256_file, write_atomic
 from hpe_ros.engine.metadata import companion_path, config_dict, config_sha256
+from hpe_ros.engine.runtime_graph import assemble, assembly_digest, landmark_head_path, read_landmark_heads
 from hpe_ros.errors import ModelFileError
+from hpe_ros.model.tflite_graph import face_mesh_tflite_path
 
 DEFAULT_WORKSPACE = 2 << 30
 DEFAULT_BATCH_PROFILE = (1, 4, 16)
@@ -29,23 +37,66 @@ def default_cache_dir() -> Path:
 
 
 def onnx_for_checkpoint(checkpoint: Path, cache_dir: Path) -> Path:
-    """Export a checkpoint's modes once (keyed by its sha256); return the relative ONNX of the family."""
-    from hpe_ros.engine.deploy import export_modes
-    from hpe_ros.engine.export import export_validated
-    from hpe_ros.model import load_checkpoint
-    from hpe_ros.model.checkpoint import read_checkpoint_header
+    """The cached ONNX family of a checkpoint (keyed by its sha256); return its relative-mode file.
+
+    A face-mesh checkpoint with its landmark heads beside it is assembled without torch (about a second);
+    any other is exported with torch once (the ``export`` extra). Files that are missing, or do not match
+    their recorded hash, are (re)built; the first build prints a one-line notice.
+    """
+    from hpe_ros.model.checkpoint_header import read_checkpoint_header
 
     digest = sha256_file(checkpoint)
-    relative = cache_dir / "onnx" / f"{checkpoint.stem}-{digest[:16]}.onnx"
-    modes = export_modes(read_checkpoint_header(checkpoint)[0])
-    missing = [mode for mode in modes if not companion_path(relative, mode).is_file()]
-    if missing:
-        net, config, _meta = load_checkpoint(checkpoint)
+    config = read_checkpoint_header(checkpoint)[0]
+    heads = read_landmark_heads(checkpoint, digest) if config.uses_landmarks else None
+    onnx_dir = cache_dir / "onnx"
+    if heads is not None:
+        tflite = face_mesh_tflite_path()
+        relative = onnx_dir / f"{checkpoint.stem}-{assembly_digest(digest, tflite)}.onnx"
+        missing = [m for m in MODES if not drop_damaged(companion_path(relative, m))]
+        if missing:
+            announce(f"assembling the ONNX Runtime graphs of {checkpoint.name}", "2 s", onnx_dir)
         for mode in missing:
-            export_validated(
-                net, config, companion_path(relative, mode), mode, weights_source=f"sha256:{digest}"
-            )
+            path = companion_path(relative, mode)
+            write_atomic(path, assemble(mode, heads, tflite).SerializeToString())
+            record_cached(path)
+        return relative
+    return _exported_with_torch(checkpoint, config, digest, onnx_dir)
+
+
+def _exported_with_torch(checkpoint: Path, config: Any, digest: str, onnx_dir: Path) -> Path:
+    """Export (validated against torch) the modes of ``checkpoint`` that are not cached and intact."""
+    from hpe_ros.engine.deploy import export_modes
+
+    relative = onnx_dir / f"{checkpoint.stem}-{digest[:16]}.onnx"
+    missing = [m for m in export_modes(config) if not drop_damaged(companion_path(relative, m))]
+    if not missing:
+        return relative
+    if not detect_availability().onnx_export:
+        raise BackendUnavailableError(
+            f"{checkpoint} must be exported to ONNX once, which needs torch: pip install 'hpe_ros[export]' "
+            "(or, for a face-mesh model, write its landmark heads: python -m hpe_ros.engine.landmark_head)"
+        )
+    from tqdm import tqdm
+
+    from hpe_ros.engine.export import export_validated
+    from hpe_ros.model import load_checkpoint
+
+    announce(f"exporting {checkpoint.name} to ONNX with torch", f"{10 * len(missing)} s", onnx_dir)
+    net, _config, _meta = load_checkpoint(checkpoint)
+    for mode in tqdm(missing, desc="export", unit="mode"):
+        path = companion_path(relative, mode)
+        export_validated(net, config, path, mode, weights_source=f"sha256:{digest}")
+        record_cached(path)
     return relative
+
+
+def has_torch_free_graph(model_path: Path) -> bool:
+    """Whether ONNX backends can run ``model_path`` without torch: an ONNX file, or a face-mesh checkpoint
+    with its landmark heads beside it."""
+    return model_path.suffix == ".onnx" or (
+        model_path.suffix == ".safetensors"
+        and companion_path(landmark_head_path(model_path), "absolute").is_file()
+    )
 
 
 def family_files(path: Path) -> list[Path]:
@@ -81,7 +132,7 @@ def open_engine(
     model_path = Path(model_file_path)
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     is_onnx = model_path.suffix == ".onnx"
-    name = choose_backend(backend, detect_availability(), is_onnx)
+    name = choose_backend(backend, detect_availability(), is_onnx, has_torch_free_graph(model_path))
     if name == "tensorrt":
         return _open_tensorrt(
             model_path, engine_file_path, force_engine_update, enable_fp16, max_workspace_size, batch_profile,
@@ -135,6 +186,7 @@ def _open_tensorrt(
         engine_files = []
         for onnx_file in family_files(model_path):
             identity = read_onnx_identity(onnx_file)
+            identity.require_pose_model(onnx_file)
             if expected_config is not None:
                 identity.require_config(expected_config, onnx_file)
             if engine_file_path is not None:

@@ -26,6 +26,13 @@ INPUT_NAMES: dict[str, tuple[str, ...]] = {
     "anchor_tokens": ("anchor",),
     "relative_cached": ("anchor_tokens", "query"),
 }
+# A landmark head (the part of a face-mesh config after the face mesh, shipped beside its checkpoint) takes
+# the landmarks as its tokens.
+LANDMARK_HEAD_INPUTS: dict[str, tuple[str, ...]] = {
+    "relative": ("anchor_tokens", "query_tokens"),
+    "absolute": ("query_tokens",),
+}
+POSE_MODEL, LANDMARK_HEAD = "pose_model", "landmark_head"
 OUTPUT_NAMES: dict[str, tuple[str, ...]] = {
     "relative": POSE_OUTPUTS,
     "absolute": POSE_OUTPUTS,
@@ -57,12 +64,14 @@ def require_config(found: Mapping[str, Any], expected: Any, source: str | Path) 
 
 @dataclass(frozen=True)
 class OnnxIdentity:
-    """The ``hpe_ros.*`` metadata of an exported pose model."""
+    """The ``hpe_ros.*`` metadata of an exported pose model, or (``part`` = ``landmark_head``) of the part of
+    one that follows the face mesh."""
 
     mode: Mode
     config: dict[str, Any]
     input_size: int
     weights_source: str
+    part: str = POSE_MODEL
 
     @property
     def config_sha256(self) -> str:
@@ -77,6 +86,7 @@ class OnnxIdentity:
             f"{PREFIX}config_sha256": self.config_sha256,
             f"{PREFIX}input_size": str(self.input_size),
             f"{PREFIX}weights_source": self.weights_source,
+            f"{PREFIX}part": self.part,
         }
 
     @classmethod
@@ -95,13 +105,24 @@ class OnnxIdentity:
                 config=json.loads(props[f"{PREFIX}config"]),
                 input_size=int(props[f"{PREFIX}input_size"]),
                 weights_source=props.get(f"{PREFIX}weights_source", "unknown"),
+                part=props.get(f"{PREFIX}part", POSE_MODEL),
             )
             stored_hash = props[f"{PREFIX}config_sha256"]
         except (KeyError, ValueError) as error:
             raise ModelFileError(f"{source}: hpe_ros metadata is damaged ({error!r})") from error
         if identity.mode not in MODES or stored_hash != identity.config_sha256:
             raise ModelFileError(f"{source}: hpe_ros metadata is inconsistent (mode or config hash)")
+        if identity.part not in (POSE_MODEL, LANDMARK_HEAD):
+            raise ModelFileError(f"{source}: unknown hpe_ros model part {identity.part!r}")
         return identity
+
+    def require_pose_model(self, source: str | Path) -> None:
+        """Raise ModelFileError for a landmark head, which takes landmarks, not images."""
+        if self.part != POSE_MODEL:
+            raise ModelFileError(
+                f"{source} is the landmark head of a face-mesh model, not a whole pose model: "
+                "open the .safetensors checkpoint beside it (its graph is assembled from both)"
+            )
 
     def require_config(self, expected: Any, source: str | Path) -> None:
         """Raise ModelFileError when ``expected`` (a model config) is not this file's config."""

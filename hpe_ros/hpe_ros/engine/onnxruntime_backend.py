@@ -55,6 +55,7 @@ class OnnxRuntimePoseEngine(PoseEngine):
         for path in map(Path, paths):
             session = open_session(path, providers, intra_op_threads)
             identity = session_identity(session, path)
+            identity.require_pose_model(path)
             if identity.mode in sessions:
                 raise ModelFileError(f"two {identity.mode}-mode ONNX files given: {[str(p) for p in paths]}")
             sessions[identity.mode], identities[identity.mode] = session, identity

@@ -1,11 +1,25 @@
 """The relative head-pose network (VGGT structure): configs, network, checkpoints.
 
-LoRA (:mod:`hpe_ros.model.lora`, needs ``peft``) and VGGT-1B weight loading
-(:mod:`hpe_ros.model.vggt_weights`) are imported from their modules.
+Names are imported lazily, so torch-free modules of this package (``config``, ``default``,
+``checkpoint_header``, ``tflite_graph``) load without torch. LoRA (:mod:`hpe_ros.model.lora`, needs ``peft``)
+and VGGT-1B weight loading (:mod:`hpe_ros.model.vggt_weights`) are imported from their modules.
 """
 
-from hpe_ros.model.checkpoint import load_checkpoint, save_checkpoint
-from hpe_ros.model.config import CONFIGS, ModelConfig, get_config
-from hpe_ros.model.network import HeadPoseNet
+from importlib import import_module
+from typing import Any
 
-__all__ = ["CONFIGS", "HeadPoseNet", "ModelConfig", "get_config", "load_checkpoint", "save_checkpoint"]
+_HOMES = {
+    "load_checkpoint": "checkpoint",
+    "save_checkpoint": "checkpoint",
+    "CONFIGS": "config",
+    "ModelConfig": "config",
+    "get_config": "config",
+    "HeadPoseNet": "network",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_HOMES[name]}"), name)

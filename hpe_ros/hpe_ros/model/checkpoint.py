@@ -10,14 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from hpe_ros.errors import ModelFileError
+from hpe_ros.model.checkpoint_header import (
+    FORMAT,
+    open_checkpoint,
+    parse_metadata,
+    read_checkpoint_header,
+)
 from hpe_ros.model.config import ModelConfig
 from hpe_ros.model.network import HeadPoseNet
 
-FORMAT = "hpe_ros.HeadPoseNet/1"
+__all__ = ["check_state_dict", "load_checkpoint", "read_checkpoint_header", "save_checkpoint"]
 
 
 def save_checkpoint(
@@ -45,12 +50,6 @@ def save_checkpoint(
     return path
 
 
-def read_checkpoint_header(path: str | Path) -> tuple[ModelConfig, dict[str, Any]]:
-    """The config and metadata of a checkpoint without loading its weights."""
-    metadata = _open(path, lambda f: f.metadata())
-    return _parse_metadata(path, metadata)
-
-
 def load_checkpoint(
     path: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[HeadPoseNet, ModelConfig, dict]:
@@ -59,8 +58,8 @@ def load_checkpoint(
     def read(f: Any) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
         return f.metadata(), {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
 
-    metadata, tensors = _open(path, read)
-    cfg, meta = _parse_metadata(path, metadata)
+    metadata, tensors = open_checkpoint(path, read)
+    cfg, meta = parse_metadata(path, metadata)
     model = HeadPoseNet(cfg)
     check_state_dict(model, {k: tuple(v.shape) for k, v in tensors.items()}, f"checkpoint {path}")
     model.load_state_dict(tensors)
@@ -86,26 +85,3 @@ def check_state_dict(model: torch.nn.Module, shapes: dict[str, tuple[int, ...]],
         problems.append(f"{len(wrong)} shape mismatches (e.g. {'; '.join(wrong[:3])})")
     if problems:
         raise ModelFileError(f"{source} does not match the model: " + "; ".join(problems))
-
-
-def _open(path: str | Path, read: Any) -> Any:
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"checkpoint {path} does not exist")
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            return read(f)
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ModelFileError(f"checkpoint {path} is not a readable safetensors file: {exc}") from exc
-
-
-def _parse_metadata(path: str | Path, metadata: dict[str, str] | None) -> tuple[ModelConfig, dict[str, Any]]:
-    if not metadata or metadata.get("format") != FORMAT:
-        raise ModelFileError(
-            f"{path} is a safetensors file but not an hpe_ros checkpoint (no {FORMAT} header)"
-        )
-    try:
-        config, meta = json.loads(metadata["config"]), json.loads(metadata.get("meta", "{}"))
-    except (KeyError, json.JSONDecodeError) as exc:
-        raise ModelFileError(f"checkpoint {path} has a corrupt header: {exc}") from exc
-    return ModelConfig.from_dict(config), meta

@@ -39,7 +39,7 @@ def require_source_camera(path: str | Path) -> None:
     path = Path(path)
     if path.suffix != ".safetensors":
         return
-    from hpe_ros.model.checkpoint import read_checkpoint_header
+    from hpe_ros.model.checkpoint_header import read_checkpoint_header
 
     _, meta = read_checkpoint_header(path)
     if meta.get("virtual_camera"):
