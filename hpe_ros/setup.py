@@ -6,8 +6,8 @@ from setuptools import find_packages, setup
 
 PACKAGE = "hpe_ros"
 
-# What the node and `hpe track` need at run time (no torch): ONNX Runtime runs the embedded model, whose graph is
-# assembled here from our landmark-head ONNX and the face-mesh network in the mediapipe wheel (`tflite` reads
+# What the node and `hpe track` need at run time (no torch): ONNX Runtime runs the embedded model, whose graph
+# is assembled from our landmark-head ONNX and the face-mesh network of the mediapipe wheel (`tflite` reads
 # it, `onnx` writes it). Pinned so that a plain `pip install` resolves to a working set:
 # mediapipe 0.10.14 is the last wheel that carries the face models; it needs numpy<2 and protobuf 4.x;
 # OpenCV 4.12+ needs numpy>=2; onnx 1.17 is the newest onnx that still runs on protobuf 4.x.

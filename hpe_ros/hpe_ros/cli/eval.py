@@ -55,7 +55,9 @@ def register_synth(tasks: argparse._SubParsersAction) -> None:
     )
     sub.add_argument("--json", required=True, help="summary JSON path; the CSV and PNG are written beside it")
     sub.add_argument("--limit", type=int, help="only the first N pairs, for quick runs")
-    sub.add_argument("--cache", help="synthetic asset cache folder (default $HPE_CACHE or ~/.cache/hpe_ros)")
+    sub.add_argument(
+        "--cache", help="synthetic asset cache folder (default $HPE_CACHE_DIR or ~/.cache/hpe_ros)"
+    )
     sub.add_argument("--no-progress", action="store_true", help="no progress bar")
     sub.set_defaults(func=run_synth)
 

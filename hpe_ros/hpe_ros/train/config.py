@@ -39,7 +39,7 @@ class DataSection:
     anchor: Literal["neutral", "small-gap", "any"] = "any"
     identities: int = 250
     degrade: bool = True
-    cache: str | None = None  # MakeHuman asset cache (default $HPE_CACHE or ~/.cache/hpe_ros)
+    cache: str | None = None  # MakeHuman asset cache (default $HPE_CACHE_DIR or ~/.cache/hpe_ros)
     supersample: int = 1
     batch_size: int = 8
     workers: int = 1  # DataLoader worker processes (0: load in the training process)
