@@ -154,3 +154,61 @@ def test_colcon_finds_both_packages_and_builds_the_python_one(repo_root: Path, t
     version = f"python{sys.version_info.major}.{sys.version_info.minor}"
     installed_msgs = install / "lib" / version / "site-packages" / "hpe_ros" / "interfaces"
     assert sorted(p.name for p in installed_msgs.glob("*.msg")) == [f"{n}.msg" for n in sorted(MESSAGE_NAMES)]
+
+
+def _setup_list(repo_root: Path, name: str) -> list[str]:
+    """A top-level list of requirement strings assigned in setup.py (``RUNTIME``, ``TORCH``)."""
+    tree = ast.parse((repo_root / "hpe_ros" / "setup.py").read_text())
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == name:
+            return list(ast.literal_eval(node.value))
+    raise AssertionError(f"setup.py assigns no {name}")
+
+
+def test_runtime_requirements_pin_a_working_set_without_torch(repo_root: Path) -> None:
+    """A plain `pip install ./hpe_ros` must not pick a mediapipe without face models, numpy 2, protobuf 5."""
+    from packaging.requirements import Requirement
+
+    runtime = {req.name: req.specifier for req in map(Requirement, _setup_list(repo_root, "RUNTIME"))}
+    assert "torch" not in runtime and {"onnxruntime", "onnx", "tflite"} <= runtime.keys()
+    assert str(runtime["mediapipe"]) == "==0.10.14"
+    assert "2.0" not in runtime["numpy"] and "1.26.4" in runtime["numpy"]
+    assert "5.0" not in runtime["protobuf"] and "4.25.9" in runtime["protobuf"]
+    assert (
+        "4.12.0.88" not in runtime["opencv-contrib-python"]
+        and "4.11.0.86" in runtime["opencv-contrib-python"]
+    )
+
+
+def test_constraints_agree_with_setup(repo_root: Path) -> None:
+    from packaging.requirements import Requirement
+
+    declared = {}
+    for name in ("RUNTIME", "TORCH"):
+        declared.update({req.name: req.specifier for req in map(Requirement, _setup_list(repo_root, name))})
+    lines = (repo_root / "constraints.txt").read_text().splitlines()
+    for constraint in (Requirement(line) for line in lines if line.strip() and not line.startswith("#")):
+        pinned = next(iter(constraint.specifier)).version
+        assert constraint.name in declared, f"{constraint.name} is constrained but not a dependency"
+        assert pinned in declared[constraint.name], f"{constraint} contradicts setup.py"
+
+
+def test_package_xml_declares_apt_rosdep_keys_and_no_pip_keys(repo_root: Path) -> None:
+    package = parse_package(repo_root / "hpe_ros" / "package.xml")
+    keys = {dep.name for dep in package.exec_depends}
+    expected = {"python3-numpy", "python3-scipy", "python3-yaml", "python3-matplotlib", "python3-tqdm"}
+    assert expected <= keys
+    pip_keys = [key for key in keys if key.endswith("-pip") and key != "python3-pip"]
+    assert not pip_keys  # rosdep's pip keys (python3-mediapipe-pip ...) install unpinned wheels
+
+
+def test_ros_workflow_runs_the_readme_install_lines(repo_root: Path) -> None:
+    readme = (repo_root / "README.md").read_text()
+    section = readme[readme.index("### ROS 2 install") :]
+    block = section.split("```")[1]
+    lines = [line.strip() for line in block.splitlines() if line.strip()]
+    assert lines[0].startswith("rosdep install") and any("pip install" in line for line in lines)
+    workflow = (repo_root / ".github" / "workflows" / "ros.yml").read_text()
+    workflow_lines = [line.strip() for line in workflow.splitlines()]
+    start = workflow_lines.index(lines[0])
+    assert workflow_lines[start : start + len(lines)] == lines
