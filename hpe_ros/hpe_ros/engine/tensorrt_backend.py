@@ -17,6 +17,7 @@ import numpy as np
 from hpe_ros.engine.base import MODES, TENSORRT_INSTALL_HINT, BackendUnavailableError, Mode, PoseEngine
 from hpe_ros.engine.cache import (
     EngineCacheKey,
+    announce,
     inspect_engine,
     must_build,
     sha256_file,
@@ -109,6 +110,11 @@ def build_engine(onnx_path: Path, engine_path: Path, settings: TensorRTBuildSett
     cached = cache_file.read_bytes() if cache_file is not None and cache_file.is_file() else b""
     timing_cache = config.create_timing_cache(cached)
     config.set_timing_cache(timing_cache, ignore_mismatch=False)
+    announce(
+        f"building a TensorRT {settings.precision} engine from {onnx_path.name}",
+        "1-5 min",
+        engine_path.parent,
+    )
     with Console(stderr=True).status(f"building TensorRT {settings.precision} engine from {onnx_path.name}"):
         serialized = builder.build_serialized_network(network, config)
     if serialized is None:
