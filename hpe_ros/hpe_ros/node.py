@@ -155,7 +155,9 @@ class HeadPoseNode(LifecycleNode):
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Subscribe, advertise, start the inference thread and the diagnostics timer."""
+        """Subscribe, advertise, start the inference thread and the diagnostics timer; tracks start afresh
+        (a pause is no clock jump)."""
+        self.tracker.reset()
         self._camera_info: CameraInfo | None = None
         self._depth: Stamped[Image] | None = None
         self._detections: Stamped[list[Detection]] | None = None
@@ -201,7 +203,7 @@ class HeadPoseNode(LifecycleNode):
         return super().on_activate(state)
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Stop reading images and publishing; the engine and the tracks are kept."""
+        """Stop reading images and publishing; the engine is kept, the tracks restart at activate."""
         self._stop_activity()
         return super().on_deactivate(state)
 

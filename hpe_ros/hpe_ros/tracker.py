@@ -118,9 +118,11 @@ class HeadPoseTracker:
         self._calibrate: set[int] | None = None
 
     def reset(self) -> None:
-        """Forget every track and its anchors (new ids follow)."""
+        """Forget every track, its anchors and the last stamp (new ids follow; the next frame, whatever its
+        stamp, is no time jump): after a pause, or on a clock jump."""
         self.tracks.reset()
         self.states.clear()
+        self.last_stamp_ns = None
 
     def anchor_counts(self) -> dict[int, int]:
         """Keyframes held per track id (for diagnostics)."""
@@ -177,14 +179,15 @@ class HeadPoseTracker:
         )
 
     def _handle_time_jump(self, stamp_ns: int) -> bool:
-        last, self.last_stamp_ns = self.last_stamp_ns, stamp_ns
-        if last is None:
-            return False
-        if stamp_ns < last or (stamp_ns - last) * 1e-9 > self.config.max_time_gap_s:
+        last = self.last_stamp_ns
+        jumped = last is not None and (
+            stamp_ns < last or (stamp_ns - last) * 1e-9 > self.config.max_time_gap_s
+        )
+        if jumped:
             self.reset()
             self.clock_resets += 1
-            return True
-        return False
+        self.last_stamp_ns = stamp_ns
+        return jumped
 
     def _query(self, face: TrackedFace, image: np.ndarray) -> _Query:
         state = self.states.get(face.track_id)

@@ -295,3 +295,15 @@ def test_a_crowd_of_twenty_heads_is_capped_with_distinct_ids(engine):
         assert len(result.faces) == min(cap, result.num_detections)
         assert len({f.track_id for f in result.faces}) == len(result.faces)
     detector.close()
+
+
+def test_a_reset_after_a_pause_is_no_clock_jump(engine):
+    """The node resets its tracker when re-activated: a frame 10 s later then starts afresh, uncounted."""
+    tracker, detector = make_tracker(engine)
+    detector.set(faces_at(0))
+    tracker.process(frame(0), 10**9, K)
+    tracker.reset()
+    later = tracker.process(frame(1), 11 * 10**9, K)
+    assert not later.reset and tracker.clock_resets == 0
+    jumped = tracker.process(frame(2), 30 * 10**9, K)  # an unannounced 19 s gap is a jump
+    assert jumped.reset and tracker.clock_resets == 1
