@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,45 @@ def test_lora_model_is_saved_merged(model: HeadPoseNet, tmp_path: Path) -> None:
 def test_saving_with_another_config_is_refused(model: HeadPoseNet, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not the config the model was built with"):
         save_checkpoint(tmp_path / "m.safetensors", model, CONFIGS["nano"], {})
+
+
+def test_weights_of_parts_a_config_does_not_build_are_ignored_and_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A refine=false checkpoint saved while the attention and camera head were still built (the layout of
+    the first shipped default) loads; anything else that does not fit the built parts still fails."""
+    geometric = CONFIGS["mesh"].replace(refine=False)
+    torch.manual_seed(0)
+    full = HeadPoseNet(CONFIGS["mesh"])
+    full.canonical_landmarks.normal_()
+    tensors = {k: v.contiguous() for k, v in full.state_dict().items()}
+    header = {"format": "hpe_ros.HeadPoseNet/1", "meta": "{}", "config": json.dumps(geometric.to_dict())}
+    old = tmp_path / "old.safetensors"
+    save_file(tensors, str(old), metadata=header)
+    with caplog.at_level(logging.INFO, logger="hpe_ros.model.checkpoint"):
+        loaded, cfg, _ = load_checkpoint(old)
+    unused = sum(k.startswith(("aggregator.", "camera_head.")) for k in tensors)
+    assert (
+        f"ignored {unused} tensors of parts its config does not build (aggregator, camera_head)"
+        in caplog.text
+    )
+    assert cfg == geometric and set(loaded.state_dict()) == {"canonical_landmarks"}
+    assert torch.equal(loaded.canonical_landmarks, full.canonical_landmarks)
+    broken = tmp_path / "broken.safetensors"
+    without = {k: v for k, v in tensors.items() if k != "canonical_landmarks"}
+    cases = {
+        r"1 missing keys \(e.g. canonical_landmarks\)": without,
+        r"canonical_landmarks: \(468, 2\) != \(468, 3\)": {
+            **without,
+            "canonical_landmarks": torch.zeros(468, 2),
+        },
+        r"1 unexpected keys \(e.g. depth_head.weight\)": {**tensors, "depth_head.weight": torch.zeros(1)},
+    }
+    for message, wrong in cases.items():
+        save_file(wrong, str(broken), metadata=header)
+        with pytest.raises(ModelFileError, match=message):
+            load_checkpoint(broken)
+    tiny = {k: v.contiguous() for k, v in HeadPoseNet(TINY).state_dict().items()}  # another model entirely
+    save_file(tiny, str(broken), metadata=header)
+    with pytest.raises(ModelFileError, match="missing keys"):
+        load_checkpoint(broken)

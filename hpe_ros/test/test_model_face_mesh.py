@@ -80,10 +80,8 @@ def test_mesh_network_takes_images_or_their_landmarks(face_mesh, golden):
 def test_checkpoints_never_hold_the_face_mesh_weights():
     net = HeadPoseNet(get_config("mesh"))
     assert not [key for key in net.state_dict() if "face_mesh" in key]
-    frozen = sum(b.numel() for b in net.aggregator.patch_embed.face_mesh.buffers())
-    assert frozen > 500_000 and all(
-        not p.requires_grad for p in net.aggregator.patch_embed.face_mesh.parameters()
-    )
+    frozen = sum(b.numel() for b in net.face_mesh.buffers())
+    assert frozen > 500_000 and all(not p.requires_grad for p in net.face_mesh.parameters())
 
 
 def test_wrong_inputs_are_input_errors():
@@ -154,6 +152,8 @@ def test_without_refinement_the_seed_is_the_output_and_exports(golden, tmp_path)
     config = get_config("mesh").replace(refine=False)
     torch.manual_seed(0)
     net = HeadPoseNet(config).eval()
+    assert not hasattr(net, "aggregator") and not hasattr(net, "camera_head")  # never run, so never built
+    assert set(net.state_dict()) == {"canonical_landmarks"} and not list(net.parameters())
     landmarks = torch.from_numpy(golden["landmarks"])[None]
     with torch.no_grad():
         (encoding,) = net(landmarks)

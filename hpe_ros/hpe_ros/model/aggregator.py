@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from hpe_ros.model.config import ModelConfig
 from hpe_ros.model.layers import Block
-from hpe_ros.model.patch_embed import ConvStemPatchEmbed, DinoV2PatchEmbed, FaceMeshEmbed
+from hpe_ros.model.patch_embed import ConvStemPatchEmbed, DinoV2PatchEmbed, LandmarkEmbed
 from hpe_ros.model.rope import RopeTables, RotaryEmbedding2D
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -28,7 +28,7 @@ def build_patch_embed(cfg: ModelConfig) -> nn.Module:
             cfg.num_register_tokens, cfg.dino_pretrained_grid, cfg.mlp_ratio,
         )  # fmt: skip
     if cfg.patch_embed == "face_mesh":
-        return FaceMeshEmbed(cfg.embed_dim, cfg.mesh_tokens)
+        return LandmarkEmbed(cfg.embed_dim, cfg.mesh_tokens)
     return ConvStemPatchEmbed(cfg.patch_size, cfg.embed_dim, cfg.stem_channels)
 
 
@@ -43,8 +43,8 @@ def frame_slots(token: Tensor, batch: int, num_frames: int, anchor_first: bool) 
 class Aggregator(nn.Module):
     """images [B, S, 3, H, W] in [0, 1] -> last-layer tokens [B, S, 1 + registers + patches, 2·D].
 
-    Face-mesh configs take landmarks [B, S, 468, 3] in place of images too (the frozen front end's output,
-    precomputed for training) and use no RoPE: their tokens are pooled from landmarks with learned embeddings.
+    Face-mesh configs take landmarks [B, S, 468, 3] in place of images (the output of the network's frozen
+    face mesh) and use no RoPE: their tokens are pooled from the landmarks with learned embeddings.
     """
 
     def __init__(self, cfg: ModelConfig) -> None:
@@ -75,24 +75,23 @@ class Aggregator(nn.Module):
         )
         self.register_buffer("_resnet_std", torch.tensor(IMAGENET_STD).view(1, 1, 3, 1, 1), persistent=False)
 
-    def forward(self, images: Tensor) -> Tensor:
-        return self.aggregate(self.embed(images))
+    def forward(self, frames: Tensor) -> Tensor:
+        return self.aggregate(self.embed(frames))
 
-    def embed(self, images: Tensor, anchor_first: bool | None = None) -> Tensor:
-        """Per-frame stage: images [B, S, 3, H, W] -> tokens [B, S, P, D] after the frame-only blocks.
+    def embed(self, frames: Tensor, anchor_first: bool | None = None) -> Tensor:
+        """Per-frame stage: images [B, S, 3, H, W] (face-mesh configs: landmarks [B, S, 468, 3]) -> tokens
+        [B, S, P, D] after the frame-only blocks.
 
         Frames do not interact here, so an anchor's tokens can be computed once and cached.
         ``anchor_first`` (default: S > 1) gives frame 0 the anchor slot; other frames take the other slot.
         """
-        B, S = images.shape[:2]
+        B, S = frames.shape[:2]
         anchor_first = S > 1 if anchor_first is None else anchor_first
-        frames = images.flatten(0, 1)
-        if not self.uses_landmarks:
-            patches = self.patch_embed((frames - self._resnet_mean[0]) / self._resnet_std[0])
-        elif images.dim() == 4:  # landmarks [B, S, 468, 3]
-            patches = self.patch_embed.tokens(frames)
+        flat = frames.flatten(0, 1)
+        if self.uses_landmarks:
+            patches = self.patch_embed(flat)
         else:
-            patches = self.patch_embed(frames)
+            patches = self.patch_embed((flat - self._resnet_mean[0]) / self._resnet_std[0])
         camera = frame_slots(self.camera_token, B, S, anchor_first)
         registers = frame_slots(self.register_token, B, S, anchor_first)
         tokens = torch.cat([camera, registers, patches], dim=1)

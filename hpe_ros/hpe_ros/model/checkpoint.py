@@ -6,6 +6,7 @@ LoRA adapters are merged before saving, so a checkpoint always holds a plain :cl
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from hpe_ros.model.config import ModelConfig
 from hpe_ros.model.network import HeadPoseNet
 
 __all__ = ["check_state_dict", "load_checkpoint", "read_checkpoint_header", "save_checkpoint"]
+LOG = logging.getLogger(__name__)
 
 
 def save_checkpoint(
@@ -53,7 +55,11 @@ def save_checkpoint(
 def load_checkpoint(
     path: str | Path, device: str | torch.device = "cpu"
 ) -> tuple[HeadPoseNet, ModelConfig, dict]:
-    """(model in eval mode, float32, on ``device``; its config; the saved metadata)."""
+    """(model in eval mode, float32, on ``device``; its config; the saved metadata).
+
+    Strict on every part the config builds; weights of parts it leaves out (an older checkpoint of a
+    ``refine: false`` config holds an unused aggregator and camera head) are ignored and logged.
+    """
 
     def read(f: Any) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
         return f.metadata(), {key: f.get_tensor(key) for key in f.keys()}  # noqa: SIM118
@@ -61,6 +67,17 @@ def load_checkpoint(
     metadata, tensors = open_checkpoint(path, read)
     cfg, meta = parse_metadata(path, metadata)
     model = HeadPoseNet(cfg)
+    unbuilt = model.unbuilt_prefixes()
+    ignored = [k for k in tensors if k.startswith(unbuilt)]
+    if ignored:  # saved while every part was built; this config never runs these
+        parts = ", ".join(prefix.rstrip(".") for prefix in unbuilt)
+        LOG.info(
+            "checkpoint %s: ignored %d tensors of parts its config does not build (%s)",
+            path,
+            len(ignored),
+            parts,
+        )
+        tensors = {k: v for k, v in tensors.items() if not k.startswith(unbuilt)}
     check_state_dict(model, {k: tuple(v.shape) for k, v in tensors.items()}, f"checkpoint {path}")
     model.load_state_dict(tensors)
     return model.to(device).eval(), cfg, meta

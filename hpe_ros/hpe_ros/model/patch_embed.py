@@ -1,9 +1,11 @@
-"""Patch embeddings: images [N, 3, H, W] (already normalised) -> patch tokens [N, grid², D].
+"""Patch embeddings: the per-frame tokens [N, P, D] the aggregator attends over.
 
-- :class:`ConvStemPatchEmbed` for the small configs trained from scratch: a convolutional stem (early
-  convolutions train better than a single patchify layer) and a patchifying projection.
-- :class:`FaceMeshEmbed`: the frozen, real-trained MediaPipe face-mesh network turns each crop into 468 3-D
-  landmarks; each becomes a token (its coordinates projected, plus a learned per-landmark embedding).
+- :class:`ConvStemPatchEmbed` for the small configs trained from scratch: images [N, 3, H, W] (already
+  normalised) -> patch tokens [N, grid², D] through a convolutional stem (early convolutions train better than
+  a single patchify layer) and a patchifying projection.
+- :class:`LandmarkEmbed` for the face-mesh configs: the 468 3-D landmarks of the frozen, real-trained
+  MediaPipe face mesh (:mod:`hpe_ros.model.face_mesh`, run by the network before the aggregator) -> tokens
+  pooled from per-landmark features.
 - :class:`DinoV2PatchEmbed`: the DINOv2 ViT with register tokens that VGGT-1B uses (key names match), with its
   position embedding resampled by a constant linear map computed once for the fixed input size, which is the
   same antialiased bicubic resampling DINOv2 does but exports to ONNX as a plain matrix product.
@@ -16,7 +18,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from hpe_ros.model.config import FACE_MESH_INPUT_SIZE, FACE_MESH_LANDMARKS
-from hpe_ros.model.face_mesh import FaceMesh
 from hpe_ros.model.layers import Block
 
 
@@ -38,17 +39,17 @@ class ConvStemPatchEmbed(nn.Module):
         return self.norm(self.proj(self.stem(images)).flatten(2).transpose(1, 2))
 
 
-class FaceMeshEmbed(nn.Module):
-    """images [N, 3, 192, 192] in [0, 1] -> tokens [N, T, D] pooled from the 468 face-mesh landmarks.
+class LandmarkEmbed(nn.Module):
+    """Face-mesh landmarks [N, 468, 3] in crop pixels -> tokens [N, T, D].
 
     Each landmark becomes a feature (its coordinates projected, plus a learned per-landmark embedding, then an
     MLP); a learned soft assignment pools the 468 features into T tokens (the "patches" of this embedding),
-    which keeps the attention as cheap as a 6 × 6 patch grid.
+    which keeps the attention as cheap as a 6 × 6 patch grid. The coordinates are scaled to [-1, 1] about the
+    crop centre, so the position and size of the face in the crop stay visible to the network.
     """
 
     def __init__(self, embed_dim: int, num_tokens: int) -> None:
         super().__init__()
-        self.face_mesh = FaceMesh()  # frozen; its weights come from the mediapipe wheel, not the checkpoint
         self.proj = nn.Linear(3, embed_dim)
         self.landmark_embed = nn.Parameter(torch.zeros(1, FACE_MESH_LANDMARKS, embed_dim))
         self.mlp = nn.Sequential(nn.GELU(), nn.Linear(embed_dim, embed_dim))
@@ -57,21 +58,11 @@ class FaceMeshEmbed(nn.Module):
         nn.init.trunc_normal_(self.landmark_embed, std=0.02)
         nn.init.normal_(self.assignment, std=1.0)
 
-    def landmarks(self, images: Tensor) -> Tensor:
-        """Face-mesh landmarks [N, 468, 3] in crop pixels (no gradient flows into the frozen network)."""
-        with torch.no_grad():
-            return self.face_mesh(images)[0]
-
-    def tokens(self, landmarks: Tensor) -> Tensor:
-        """Tokens [N, T, D] of landmarks [N, 468, 3] given in crop pixels (scaled to [-1, 1] about the crop
-        centre: the position and size of the face in the crop stay visible to the network)."""
+    def forward(self, landmarks: Tensor) -> Tensor:
         half = FACE_MESH_INPUT_SIZE / 2
         scaled = (landmarks - landmarks.new_tensor([half, half, 0.0])) / half
         features = self.mlp(self.proj(scaled) + self.landmark_embed)
         return self.norm(self.assignment.softmax(dim=-1) @ features)
-
-    def forward(self, images: Tensor) -> Tensor:
-        return self.tokens(self.landmarks(images))
 
 
 class PatchProjection(nn.Module):

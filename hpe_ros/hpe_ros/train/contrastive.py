@@ -53,11 +53,11 @@ class TripletRenders(IterableDataset):
             renderer.close()
 
 
-def camera_embeddings(aggregator: nn.Module, images: Tensor) -> Tensor:
-    """Unit-length embeddings [N, 2·D] of single images [N, 3, H, W]: the last aggregator layer's camera
-    token (what the camera head reads), layer-normalised; each image alone (absolute-mode slot).
-    ``aggregator`` is a HeadPoseNet's (or its DDP wrapper)."""
-    camera = aggregator(images[:, None])[:, 0, 0].float()  # [N, 2·D]
+def camera_embeddings(aggregator: nn.Module, frames: Tensor) -> Tensor:
+    """Unit-length embeddings [N, 2·D] of single frames [N, 1, ...] (images, or the landmarks of face-mesh
+    configs): the last aggregator layer's camera token (what the camera head reads), layer-normalised; each
+    frame alone (absolute-mode slot). ``aggregator`` is a HeadPoseNet's (or its DDP wrapper)."""
+    camera = aggregator(frames)[:, 0, 0].float()  # [N, 2·D]
     return F.normalize(F.layer_norm(camera, camera.shape[-1:]), dim=-1)
 
 

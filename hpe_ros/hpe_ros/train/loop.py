@@ -108,11 +108,16 @@ def build_model(cfg: TrainConfig) -> tuple[HeadPoseNet, ModelConfig]:
     return model, model_cfg
 
 
-def make_optimizer(params: list[tuple[str, nn.Parameter]], lr: float, cfg: TrainConfig) -> torch.optim.AdamW:
-    """AdamW over trainable parameters; no weight decay on biases, norms and learned tokens."""
+def make_optimizer(
+    params: list[tuple[str, nn.Parameter]], lr: float, steps: int, cfg: TrainConfig
+) -> torch.optim.AdamW:
+    """AdamW over trainable parameters; no weight decay on biases, norms and learned tokens. A stage of
+    ``steps`` 0 may have nothing to train (``refine: false`` builds no parameters)."""
     trainable = [(n, p) for n, p in params if p.requires_grad]
-    if not trainable:
-        raise InputError("the freeze policy leaves nothing to train in this stage")
+    if steps and not trainable:
+        raise InputError(
+            "nothing to train in this stage (the freeze policy, or refine=false: set optim.steps=0)"
+        )
     decay = [p for n, p in trainable if p.ndim >= 2 and "token" not in n]
     rest = [p for n, p in trainable if not (p.ndim >= 2 and "token" not in n)]
     groups = [
@@ -137,17 +142,17 @@ def evaluate(
     mode: str,
     batch_size: int,
     virtual_camera: bool,
+    device: torch.device,
 ) -> dict[str, float]:
-    """Geodesic rotation error (degrees) on held-out pairs: of T_q←a (relative) or of the query pose; in the
-    virtual crop cameras when the model was trained in them (no other augmentation). ``floor_deg`` is the
-    error of always predicting the identity (relative) or the frontal pose (absolute). Keys are
-    ``<set>/<stat>``; mixed mode reports both tasks as ``<task>/<set>/<stat>``.
+    """Geodesic rotation error (degrees) of ``model`` (on ``device``) on held-out pairs: of T_q←a (relative)
+    or of the query pose; in the virtual crop cameras when the model was trained in them (no other
+    augmentation). ``floor_deg`` is the error of always predicting the identity (relative) or the frontal
+    pose (absolute). Keys are ``<set>/<stat>``; mixed mode reports both tasks as ``<task>/<set>/<stat>``.
 
     The error is the same in the source camera once a prediction is mapped back (R_vqᵀ·R·R_va keeps angles).
     """
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
     metrics = {}
     for task in MODE_TASKS[mode]:
         prefix = f"{task}/" if mode == "mixed" else ""
@@ -186,6 +191,10 @@ class Trainer:
         self.model, self.model_cfg = build_model(cfg)
         if cfg.data.source == "landmarks" and not self.model_cfg.uses_landmarks:
             raise InputError(f"precomputed landmarks train face-mesh configs, not {self.model_cfg.name}")
+        if cfg.contrastive.enabled and not self.model_cfg.refine:
+            raise InputError(
+                "contrastive pre-training trains the aggregator, which refine=false does not build"
+            )
         if self.model_cfg.geometric_seed:
             if cfg.data.source != "landmarks":
                 raise InputError(f"{self.model_cfg.name} trains on `hpe synth landmarks` data (data.source)")
@@ -218,7 +227,7 @@ class Trainer:
             lr, steps = cfg.contrastive.lr, cfg.contrastive.steps
         else:
             params, lr, steps = list(self.model.named_parameters()), cfg.optim.lr, cfg.optim.steps
-        self.optimizer = make_optimizer(params, lr, cfg)
+        self.optimizer = make_optimizer(params, lr, steps, cfg)
         warmup = min(cfg.optim.warmup_steps, max(1, steps // 10))
         self.scheduler = warmup_cosine(self.optimizer, steps, warmup, cfg.optim.min_lr_ratio)
 
@@ -311,7 +320,9 @@ class Trainer:
 
     def _evaluate(self, eval_sets: dict[str, dict[str, torch.Tensor]]) -> dict[str, float]:
         cfg = self.cfg
-        return evaluate(self.model, eval_sets, cfg.mode, cfg.eval.batch_size, cfg.augment.virtual_camera)
+        return evaluate(
+            self.model, eval_sets, cfg.mode, cfg.eval.batch_size, cfg.augment.virtual_camera, self.rt.device
+        )
 
     # ----- stages ----------------------------------------------------------------------------------------
     def _contrastive_stage(self, stop_at: int | None) -> None:
@@ -327,9 +338,11 @@ class Trainer:
         for _ in tqdm(range(self.step, end), desc="contrastive", disable=not self.rt.main, initial=self.step):
             batch = next_batch(batches, self.step)
             images = batch["images"].to(self.rt.device).flatten(0, 1).float() / 255
-            images = photometric_augment(images, self.cfg.augment, self.generator)
+            frames = photometric_augment(images, self.cfg.augment, self.generator)[:, None]
+            if self.model_cfg.uses_landmarks:  # the aggregator takes the frozen face mesh's landmarks
+                frames = self.model.embed_frames(frames)
             with self._autocast():
-                embeddings = camera_embeddings(aggregator, images)
+                embeddings = camera_embeddings(aggregator, frames)
             loss = circle_loss(
                 embeddings, batch["rotations"].to(self.rt.device).flatten(0, 1),
                 cfg.margin, cfg.scale, cfg.positive_max_deg, cfg.negative_min_deg,
@@ -380,9 +393,7 @@ class Trainer:
                 scalars = {k: v.item() for k, v in terms.items()}
                 self._log({**scalars, "grad_norm": grad_norm, "lr": self.scheduler.get_last_lr()[0]})
             if eval_sets and cfg.eval.every and self.step % cfg.eval.every == 0 and self.step < end:
-                self._log(
-                    evaluate(self.model, eval_sets, cfg.mode, cfg.eval.batch_size, cfg.augment.virtual_camera)
-                )
+                self._log(self._evaluate(eval_sets))
             if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                 self.save_state()
         return losses
