@@ -1,10 +1,16 @@
-"""``hpe bench``: latency and throughput of every available backend x model config x pair batch x precision.
+"""``hpe bench``: latency and throughput of a model file (by default the embedded model users run) through the
+real engines in each mode the tracker calls, of random-weight model configs (a sweep), and of FSA-Net.
+
+- ``model``: the file is opened with :func:`~hpe_ros.engine.loader.open_engine` exactly as ``hpe track`` opens
+  it (a checkpoint: torch directly, ONNX Runtime / TensorRT through the cached export), then each mode the
+  engine holds is timed per batch: absolute frame, anchor embedding, cached-anchor pair, full pair.
+- ``configs``: each config with random weights, full pair only (what a config would cost once trained).
+- FSA-Net: the ONNX baseline (two 64x64 models run per image, batch 1 only, so a batch is a loop).
 
 Each measurement times the engine call end to end (numpy in, numpy out: host/device copies included, as the
-tracker sees it) after a warm-up, for a fixed number of iterations cut short by a per-measurement time budget.
-The FSA-Net ONNX baseline (two 64x64 models run per image, batch 1 only) is measured in the same run. Params
-and GFLOP per config come from ``torch.utils.flop_counter`` on one (anchor, query) pair. The machine's load
-average is recorded, because numbers taken on a shared CPU are only indicative.
+tracker sees it) on seeded random crops after a warm-up, for a fixed number of iterations cut short by a
+per-measurement time budget. Params and GFLOP come from ``torch.utils.flop_counter`` on one pair / one frame.
+The machine's load average is recorded, because numbers taken on a shared CPU are only indicative.
 """
 
 from __future__ import annotations
@@ -23,10 +29,23 @@ from typing import Any
 
 import numpy as np
 
-from hpe_ros.engine.base import BackendAvailability, PoseEngine, detect_availability
+from hpe_ros.engine.base import BackendAvailability, Mode, PoseEngine, detect_availability
 from hpe_ros.errors import InputError
 
-SCHEMA = "hpe_ros.bench/1"
+SCHEMA = "hpe_ros.bench/2"
+TRACKER_MODES: tuple[Mode, ...] = ("absolute", "anchor_tokens", "relative_cached", "relative")
+MODE_LABELS: dict[str, str] = {
+    "absolute": "absolute frame",
+    "anchor_tokens": "anchor embedding",
+    "relative_cached": "cached-anchor pair",
+    "relative": "full pair",
+}
+MODE_UNITS: dict[str, str] = {
+    "absolute": "frame",
+    "anchor_tokens": "anchor",
+    "relative_cached": "pair",
+    "relative": "pair",
+}
 FSANET_MODELS = ("fsanet-1x1-iter-688590.onnx", "fsanet-var-iter-688590.onnx")
 FSANET_INPUT = 64
 
@@ -48,8 +67,10 @@ class Variant:
 class BenchSettings:
     """What to measure and for how long."""
 
-    configs: list[Any]
+    configs: list[Any]  # random-weight configs to sweep (full pair)
     backends: list[str]
+    model: Path | None = None  # a checkpoint or exported ONNX, timed per tracker mode through open_engine
+    cache_dir: Path | None = None  # open_engine's export/engine cache (None: the one hpe track uses)
     batches: list[int] = field(default_factory=lambda: [1, 4, 16])
     precisions: list[str] | None = None  # None: every precision each backend supports on its device
     fsanet_dir: Path | None = None
@@ -58,7 +79,7 @@ class BenchSettings:
     min_iterations: int = 3
     budget_s: float = 10.0
     threads: int = field(default_factory=lambda: os.cpu_count() or 1)  # torch and ORT intra-op threads
-    anchor_cache: bool = False  # also time K anchors vs one query with the anchors' per-frame tokens cached
+    anchor_cache: bool = False  # configs: also time K anchors vs one query with the anchors' tokens cached
     seed: int = 0
 
 
@@ -92,6 +113,34 @@ def model_cost(config: Any) -> dict[str, Any]:
         "gflop_per_pair": round(row["gflop_per_pair"], 3),
         "gflop_per_frame_absolute": round(row["gflop_per_frame_absolute"], 3),
     }
+
+
+def model_file_config(path: Path) -> Any:
+    """The ModelConfig a checkpoint or an exported ONNX file was made from (read from its header)."""
+    from hpe_ros.model import ModelConfig
+
+    if path.suffix == ".onnx":
+        from hpe_ros.engine.metadata import read_onnx_identity
+
+        return ModelConfig.from_dict(read_onnx_identity(path).config)
+    from hpe_ros.model.checkpoint import read_checkpoint_header
+
+    return read_checkpoint_header(path)[0]
+
+
+def mode_call(engine: PoseEngine, mode: Mode, batch: int, rng: np.random.Generator) -> Callable[[], Any]:
+    """One engine call of ``mode`` on ``batch`` random crops, as the tracker makes it (the cached-anchor pair
+    gets its anchors' embeddings computed once, beforehand)."""
+    size = engine.input_size
+    anchor, query = (rng.random((batch, 3, size, size), dtype=np.float32) for _ in range(2))
+    if mode == "absolute":
+        return lambda: engine.infer_absolute(query)
+    if mode == "anchor_tokens":
+        return lambda: engine.embed_anchors(anchor)
+    if mode == "relative_cached":
+        embedding = engine.embed_anchors(anchor)
+        return lambda: engine.infer_cached(embedding, query)
+    return lambda: engine.infer(anchor, query)
 
 
 def time_call(call: Callable[[], Any], settings: BenchSettings) -> list[float]:
@@ -145,6 +194,35 @@ def open_variant(variant: Variant, net: Any, config: Any, workdir: Path, threads
     return TensorRTPoseEngine([engine_path], build)
 
 
+def open_model_variant(variant: Variant, path: Path, settings: BenchSettings) -> PoseEngine:
+    """An engine for ``variant`` over the model file, opened the way ``hpe track`` opens it."""
+    from hpe_ros.engine.loader import open_engine
+
+    if variant.backend == "torch":
+        return open_engine(path, "torch", device=variant.device, precision=variant.precision)
+    return open_engine(path, variant.backend, intra_op_threads=settings.threads, cache_dir=settings.cache_dir)
+
+
+def measure_modes(
+    engine: PoseEngine,
+    model: str,
+    variant: Variant,
+    modes: tuple[Mode, ...],
+    settings: BenchSettings,
+    advance: Callable[[], None],
+) -> Iterator[dict[str, Any]]:
+    """Rows for each of ``modes`` (those the engine holds) x batch size."""
+    rng = np.random.default_rng(settings.seed)
+    for mode in modes:
+        for batch in settings.batches:
+            if mode in engine.modes:
+                latencies = time_call(mode_call(engine, mode, batch, rng), settings)
+                yield {"model": model, "mode": mode, **vars(variant), "unit": MODE_UNITS[mode]} | summarize(
+                    latencies, batch
+                )
+            advance()
+
+
 def anchor_cache_row(engine: PoseEngine, config: Any, batch: int, settings: BenchSettings) -> dict[str, Any]:
     """``batch`` anchors against one query (K anchors per query, as the tracker runs them): per-pair cost of
     :meth:`PoseEngine.infer` vs :meth:`PoseEngine.infer_cached` with the anchors' tokens embedded first."""
@@ -186,6 +264,7 @@ def fsanet_rows(fsanet_dir: Path, settings: BenchSettings) -> Iterator[dict[str,
         latencies = time_call(lambda b=batch: run_batch(b), settings)
         yield {
             "model": "fsanet",
+            "mode": "absolute",
             "backend": "onnxruntime",
             "device": "cpu",
             "precision": "fp32",
@@ -222,6 +301,14 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def machine_summary(machine: dict[str, Any]) -> str:
+    """Cores and the 1-minute load average at the start and end of the run, for titles."""
+    load = f"{machine['loadavg_start'][0]:.2f}"
+    if "loadavg_end" in machine:
+        load += f" -> {machine['loadavg_end'][0]:.2f}"
+    return f"{machine['cpu_count']} cores, load {load}"
+
+
 @contextmanager
 def restore_torch_threads(count: int) -> Iterator[None]:
     """Put torch's intra-op thread count back to ``count`` when the block ends."""
@@ -234,14 +321,19 @@ def restore_torch_threads(count: int) -> Iterator[None]:
 
 
 def run_bench(settings: BenchSettings, progress: bool = True) -> dict[str, Any]:
-    """Measure every variant x config x batch (+ FSA-Net) and return the JSON-able report."""
+    """Measure the model file per variant x tracker mode x batch, each config per variant x batch (full
+    pair), FSA-Net per batch; return the JSON-able report."""
     import torch
     from rich.progress import Progress
 
     from hpe_ros.model import HeadPoseNet
 
-    if not settings.configs or not settings.batches or min(settings.batches) < 1:
-        raise InputError("bench needs at least one config and batch sizes >= 1")
+    if settings.model is None and not settings.configs:
+        raise InputError("bench needs a model file or at least one config")
+    if not settings.batches or min(settings.batches) < 1:
+        raise InputError("bench needs batch sizes >= 1")
+    if settings.model is not None and not settings.model.is_file():
+        raise InputError(f"model file {settings.model} does not exist")
     if settings.fsanet_dir is not None and not all(
         (settings.fsanet_dir / n).is_file() for n in FSANET_MODELS
     ):
@@ -260,10 +352,18 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> dict[str, Any]:
         "results": [],
         "anchor_cache": [],
     }
-    rng = np.random.default_rng(settings.seed)
-    jobs = len(settings.configs) * len(chosen) * len(settings.batches)
-    jobs += len(settings.batches) if settings.fsanet_dir else 0
-    jobs += len(settings.configs) * len(settings.batches) if settings.anchor_cache else 0
+    model_variants = []
+    if settings.model is not None:
+        model = settings.model
+        report["models"][model.name] = model_cost(model_file_config(model)) | {
+            "file": str(model),
+            "file_bytes": model.stat().st_size,
+        }
+        model_variants = [v for v in chosen if v.backend != "torch" or model.suffix != ".onnx"]
+    batches = len(settings.batches)
+    jobs = len(model_variants) * len(TRACKER_MODES) * batches + len(settings.configs) * len(chosen) * batches
+    jobs += batches if settings.fsanet_dir else 0
+    jobs += len(settings.configs) * batches if settings.anchor_cache else 0
     torch_threads = torch.get_num_threads()
     torch.set_num_threads(settings.threads)
     with (
@@ -272,21 +372,23 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> dict[str, Any]:
         restore_torch_threads(torch_threads),
     ):
         task = bar.add_task("bench", total=jobs)
+
+        def advance() -> None:
+            bar.advance(task)
+
+        for variant in model_variants:
+            bar.update(task, description=f"{model.name} {variant.label}")
+            engine = open_model_variant(variant, model, settings)
+            report["results"] += measure_modes(engine, model.name, variant, TRACKER_MODES, settings, advance)
         for config in settings.configs:
             torch.manual_seed(settings.seed)
             net = HeadPoseNet(config).eval()
             for variant in chosen:
                 bar.update(task, description=f"{config.name} {variant.label}")
                 engine = open_variant(variant, net, config, Path(tmp), settings.threads)
-                size = config.image_size
-                for batch in settings.batches:
-                    anchor, query = (rng.random((batch, 3, size, size), dtype=np.float32) for _ in range(2))
-                    latencies = time_call(lambda a=anchor, q=query, e=engine: e.infer(a, q), settings)
-                    row = {"model": config.name, **vars(variant), "unit": "pair"} | summarize(
-                        latencies, batch
-                    )
-                    report["results"].append(row)
-                    bar.advance(task)
+                report["results"] += measure_modes(
+                    engine, config.name, variant, ("relative",), settings, advance
+                )
             if settings.anchor_cache:
                 bar.update(task, description=f"{config.name} cached anchors torch/cpu/fp32")
                 engine = open_variant(
@@ -294,7 +396,7 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> dict[str, Any]:
                 )
                 for batch in settings.batches:
                     report["anchor_cache"].append(anchor_cache_row(engine, config, batch, settings))
-                    bar.advance(task)
+                    advance()
         if settings.fsanet_dir is not None:
             bar.update(task, description="fsanet onnxruntime/cpu/fp32")
             report["models"]["fsanet"] = {
@@ -303,7 +405,7 @@ def run_bench(settings: BenchSettings, progress: bool = True) -> dict[str, Any]:
             }
             for row in fsanet_rows(settings.fsanet_dir, settings):
                 report["results"].append(row)
-                bar.advance(task)
+                advance()
     report["machine"]["loadavg_end"] = [round(v, 2) for v in os.getloadavg()]
     return report
 
@@ -312,10 +414,10 @@ def results_table(report: dict[str, Any]) -> Any:
     """A rich Table of the report's measurements."""
     from rich.table import Table
 
-    load = report["machine"]["loadavg_start"]
-    table = Table(title=f"hpe bench ({report['machine']['cpu_count']} cores, load {load[0]:.2f} at start)")
+    table = Table(title=f"hpe bench ({machine_summary(report['machine'])})")
     for column in (
         "model",
+        "mode",
         "params",
         "GFLOP/pair",
         "backend",
@@ -332,6 +434,7 @@ def results_table(report: dict[str, Any]) -> Any:
         model = report["models"][row["model"]]
         table.add_row(
             row["model"],
+            MODE_LABELS[row["mode"]],
             f"{model['params'] / 1e6:.2f} M",
             f"{model['gflop_per_pair']:.2f}" if "gflop_per_pair" in model else "-",
             row["backend"],
@@ -368,7 +471,7 @@ def anchor_cache_table(report: dict[str, Any]) -> Any:
 
 
 def plot_report(report: dict[str, Any], path: Path) -> Path:
-    """PNG: per-item latency and throughput against batch size, one line per model x variant."""
+    """PNG: per-item latency and throughput against batch size, one line per model x mode x variant."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -377,24 +480,22 @@ def plot_report(report: dict[str, Any], path: Path) -> Path:
     figure, (latency_axis, throughput_axis) = plt.subplots(1, 2, figsize=(12, 4.5))
     series: dict[str, list[dict[str, Any]]] = {}
     for row in report["results"]:
-        series.setdefault(f"{row['model']} {row['backend']}/{row['device']}/{row['precision']}", []).append(
-            row
-        )
+        variant = f"{row['backend']}/{row['device']}/{row['precision']}"
+        series.setdefault(f"{row['model']} {MODE_LABELS[row['mode']]} {variant}", []).append(row)
     for label, rows in series.items():
         style = "--" if rows[0]["unit"] == "image" else "-"
         batches = [r["batch"] for r in rows]
         latency_axis.plot(batches, [r["median_ms_per_item"] for r in rows], style, marker="o", label=label)
         throughput_axis.plot(batches, [r["throughput_per_s"] for r in rows], style, marker="o", label=label)
     latency_axis.set(
-        xscale="log", yscale="log", xlabel="batch", ylabel="median ms per pair (FSA-Net: per image)"
+        xscale="log", yscale="log", xlabel="batch", ylabel="median ms per item (pair, frame, anchor, image)"
     )
-    throughput_axis.set(xscale="log", yscale="log", xlabel="batch", ylabel="pairs/s (FSA-Net: images/s)")
+    throughput_axis.set(xscale="log", yscale="log", xlabel="batch", ylabel="items/s")
     batches = report["settings"]["batches"]
     for axis in (latency_axis, throughput_axis):
         axis.set_xticks(batches, [str(b) for b in batches])
-    load = report["machine"]["loadavg_start"][0]
-    figure.suptitle(f"hpe bench, {report['machine']['cpu_count']} cores, load {load:.2f}")
-    latency_axis.legend(fontsize="small")
+    figure.suptitle(f"hpe bench, {machine_summary(report['machine'])}")
+    latency_axis.legend(fontsize="x-small")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
