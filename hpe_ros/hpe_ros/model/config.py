@@ -30,10 +30,10 @@ class ModelConfig:
     rope_frequency: float = 100.0
     layer_scale_init: float = 0.01
     frame_only_depth: int = 0  # leading per-frame blocks (no global partner): an anchor's output is cacheable
-    patch_embed: PatchEmbedKind = "conv_stem"  # face_mesh: frozen MediaPipe landmarks as tokens (192 px)
+    patch_embed: PatchEmbedKind = "conv_stem"  # face_mesh: tokens pooled from frozen face-mesh landmarks
     mesh_tokens: int = 32  # face_mesh only: tokens the 468 landmarks are pooled into (learned assignment)
     geometric_seed: bool = False  # face_mesh only: refinement starts from the rigid landmark alignment
-    refine: bool = True  # False (geometric_seed only): the output is the seed; attention and head never run
+    refine: bool = True  # False (geometric_seed only): the output is the seed; no attention or head is built
     stem_channels: int = 32  # conv_stem only: width of the 3x3 convolutions at half resolution
     dino_depth: int = 0  # dinov2 only: number of ViT blocks inside the patch embed
     dino_pretrained_grid: int = 37  # dinov2 only: the pos-embed grid of the pretrained weights (518 / 14)
