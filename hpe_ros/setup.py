@@ -21,7 +21,6 @@ RUNTIME = [
     "onnx>=1.16,<1.18",
     "tflite>=2.10",
     "scipy>=1.11",
-    "transforms3d>=0.4",
     "safetensors>=0.4",
     "pyyaml>=6",
     "tqdm>=4.66",
