@@ -1,5 +1,5 @@
 """``hpe synth``: prepare the MakeHuman asset cache, render synthetic pair shards, write a preview sheet,
-precompute the face-mesh landmarks of shards (training data of the ``mesh`` configs)."""
+precompute the face-mesh landmarks of shards (training data of the ``mesh`` configs), measure realism."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 
 
 def register(subparsers) -> None:
-    """Add ``hpe synth assets|render|preview|clip|landmarks``."""
+    """Add ``hpe synth assets|render|preview|clip|landmarks|realism``."""
     parser = subparsers.add_parser("synth", help="synthetic training pairs (MakeHuman + moderngl)")
     commands = parser.add_subparsers(dest="synth_command", required=True, metavar="STEP")
 
@@ -69,6 +69,18 @@ def register(subparsers) -> None:
     landmarks.add_argument("--no-photometric", action="store_true", help="no colour/blur/noise augmentation")
     landmarks.add_argument("--seed", type=int, default=0)
     landmarks.add_argument("--limit", type=int, help="stop after about this many pairs")
+    realism = commands.add_parser(
+        "realism",
+        help="realism meter: face-mesh presence, FSA-Net and landmark error on renders vs AFLW2000 dev",
+    )
+    realism.add_argument("--json", required=True, help="output JSON (contact sheet PNG beside it)")
+    realism.add_argument("--count", type=int, default=150, help="number of rendered views")
+    realism.add_argument("--seed", type=int, default=0)
+    realism.add_argument("--cache", help="asset cache folder")
+    realism.add_argument("--data", help="AFLW2000-3D dev folder with SPLIT.txt (default: $HPE_SHARED's)")
+    realism.add_argument("--fsanet", help="folder of the FSA-Net ONNX files (default: $HPE_SHARED's)")
+    realism.add_argument("--no-degrade", action="store_true", help="no blur/noise/JPEG/occluders")
+    realism.add_argument("--real-limit", type=int, help="only the first N dev images (quick checks)")
     parser.set_defaults(func=run)
 
 
@@ -126,6 +138,23 @@ def run(args: argparse.Namespace) -> int:
             args.shards, args.out, args.variants, augment, args.seed, limit=args.limit
         )
         print(f"{counts['samples']} samples from {counts['pairs']} pairs: {args.out}")
+        return 0
+    if args.synth_command == "realism":
+        from hpe_ros.synth.realism import run_realism
+
+        summary = run_realism(
+            args.json,
+            args.count,
+            args.seed,
+            args.cache,
+            args.data,
+            args.fsanet,
+            not args.no_degrade,
+            real_limit=args.real_limit,
+        )
+        keys = ("presence_rate", "presence_rate_real", "fsanet_geodesic_synth", "fsanet_geodesic_real")
+        figures = ", ".join(f"{k} {summary[k]:.3f}" for k in (*keys, "fsanet_ratio"))
+        print(f"{figures}; {args.json}, {summary['contact_sheet']}")
         return 0
     if args.synth_command == "render":
         from hpe_ros.synth.dataset import write_shards
