@@ -18,6 +18,7 @@ yaw uniform in ±:data:`YAW_MAX_DEG`, pitch and roll normal with σ :data:`PITCH
 The same three figures are measured on the AFLW2000-3D dev split (face mesh on the crop our networks use,
 landmark error against ``pt3d_68``). ``fsanet_ratio`` divides the synthetic geodesic, re-weighted to the real
 split's |yaw| bin shares, by the real one (pose-matched); ``fsanet_ratio_raw`` does not re-weight.
+``presence_rate`` is over the synthetic set as drawn; ``presence_rate_matched`` re-weights it the same way.
 """
 
 from __future__ import annotations
@@ -212,13 +213,13 @@ def summarize_views(results: list[ViewResult]) -> dict:
     return {**figures(results), "by_yaw_bin": {label: figures(rows) for label, rows in bins.items()}}
 
 
-def matched_geodesic(synthetic: dict, real: dict) -> float:
-    """The synthetic FSA-Net geodesic re-weighted to the real split's |yaw| bin shares (bins both have)."""
+def matched(synthetic: dict, real: dict, key: str) -> float:
+    """The synthetic figure ``key`` re-weighted to the real split's |yaw| bin shares (bins both have)."""
     shared = [b for b, s in synthetic["by_yaw_bin"].items() if s["n"] and real["by_yaw_bin"][b]["n"]]
     if not shared:
         raise InputError("the synthetic and real sets share no |yaw| bin")
     weights = np.array([real["by_yaw_bin"][b]["n"] for b in shared], float)
-    values = np.array([synthetic["by_yaw_bin"][b]["fsanet_geodesic_deg"] for b in shared])
+    values = np.array([synthetic["by_yaw_bin"][b][key] for b in shared])
     return float(weights @ values / weights.sum())
 
 
@@ -251,7 +252,7 @@ def run_realism(
     real = summarize_views(measure_real(data_dir, fsanet, face_mesh, progress, real_limit))
     views, tiles = measure_synthetic(count, seed, cache, fsanet, face_mesh, degrade, progress)
     synthetic = summarize_views(views)
-    matched = matched_geodesic(synthetic, real)
+    geodesic = matched(synthetic, real, "fsanet_geodesic_deg")
     sheet_path = Path(json_path).with_suffix(".png")
     cv2.imwrite(str(sheet_path), cv2.cvtColor(contact_sheet(tiles), cv2.COLOR_RGB2BGR))
     summary = {
@@ -266,13 +267,15 @@ def run_realism(
             "convention": "BIWI angles; bins by AFLW2000 yaw",
         },
         "presence_rate": synthetic["presence_rate"],
+        "presence_rate_matched": matched(synthetic, real, "presence_rate"),
         "presence_rate_real": real["presence_rate"],
-        "fsanet_geodesic_synth": matched,
+        "fsanet_geodesic_synth": geodesic,
         "fsanet_geodesic_synth_raw": synthetic["fsanet_geodesic_deg"],
         "fsanet_geodesic_real": real["fsanet_geodesic_deg"],
-        "fsanet_ratio": matched / real["fsanet_geodesic_deg"],
+        "fsanet_ratio": geodesic / real["fsanet_geodesic_deg"],
         "fsanet_ratio_raw": synthetic["fsanet_geodesic_deg"] / real["fsanet_geodesic_deg"],
         "landmark_nme_synth": synthetic["landmark_nme"],
+        "landmark_nme_synth_matched": matched(synthetic, real, "landmark_nme"),
         "landmark_nme_real": real["landmark_nme"],
         "synthetic": synthetic,
         "real": {"data": str(data_dir), "limit": real_limit, **real},

@@ -38,6 +38,17 @@ HAIR_TINTS = (
 )
 
 
+# Image degradations: name -> (probability, low, high) of the value drawn uniformly when on.
+DEGRADATIONS = {
+    "blur_sigma": (0.3, 0.3, 1.8),
+    "motion_px": (0.12, 2.0, 9.0),
+    "noise_sigma": (0.5, 1.0, 8.0),
+    "jpeg_quality": (0.6, 30.0, 94.0),
+    "occluder": (0.2, 1.0, 1.0),
+    "lowres": (0.15, 0.25, 0.7),
+}
+
+
 @dataclass
 class ViewParams:
     """One image of a pair: head pose (head→camera), crop intrinsics, expression, light and degradations."""
@@ -208,15 +219,14 @@ def sample_full_camera(rng: np.random.Generator) -> dict:
 
 
 def sample_degradation(rng: np.random.Generator) -> dict[str, float]:
-    """Blur, noise, JPEG quality, an occluder and a low-resolution factor (0 = off)."""
-    return {
-        "blur_sigma": float(rng.uniform(0.3, 1.8)) if rng.random() < 0.3 else 0.0,
-        "motion_px": float(rng.uniform(2, 9)) if rng.random() < 0.12 else 0.0,
-        "noise_sigma": float(rng.uniform(1, 8)) if rng.random() < 0.5 else 0.0,
-        "jpeg_quality": float(rng.integers(30, 95)) if rng.random() < 0.6 else 0.0,
-        "occluder": float(rng.random() < 0.2),
-        "lowres": float(rng.uniform(0.25, 0.7)) if rng.random() < 0.15 else 0.0,
-    }
+    """Blur, motion blur, noise, JPEG quality, an occluder and a low-resolution factor (0 = off), each on
+    with its :data:`DEGRADATIONS` probability; as many draws whatever the settings (paired comparisons)."""
+    on, where = rng.random(len(DEGRADATIONS)), rng.random(len(DEGRADATIONS))
+    out = {}
+    for (name, (probability, low, high)), u, v in zip(DEGRADATIONS.items(), on, where, strict=True):
+        value = low + v * (high - low)
+        out[name] = float(round(value) if name == "jpeg_quality" else value) if u < probability else 0.0
+    return out
 
 
 def torso_rotation(rng: np.random.Generator, R: np.ndarray, distribution: str) -> np.ndarray:
