@@ -40,7 +40,7 @@ HAIR_TINTS = (
 
 # Image degradations: name -> (probability, low, high) of the value drawn uniformly when on.
 DEGRADATIONS = {
-    "blur_sigma": (0.3, 0.3, 1.8),
+    "blur_sigma": (0.15, 0.3, 1.0),
     "motion_px": (0.12, 2.0, 9.0),
     "noise_sigma": (0.5, 1.0, 8.0),
     "jpeg_quality": (0.6, 30.0, 94.0),
