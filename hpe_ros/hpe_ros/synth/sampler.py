@@ -44,7 +44,7 @@ DEGRADATIONS = {
     "motion_px": (0.12, 2.0, 9.0),
     "noise_sigma": (0.5, 1.0, 8.0),
     "jpeg_quality": (0.6, 30.0, 94.0),
-    "occluder": (0.2, 1.0, 1.0),
+    "occluder": (0.1, 1.0, 1.0),
     "lowres": (0.15, 0.25, 0.7),
 }
 
