@@ -88,6 +88,8 @@ class MeshPart:
     tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
     specular: float = 0.2
     blended: bool = False  # alpha-blended (hair, brows, lashes) after the opaque parts
+    alpha_cut: float = 0.5  # texels at least this opaque are drawn opaque, the others blended
+    fringe_alpha: float = 1.0  # scales the alpha of the blended texels
 
 
 @dataclass
@@ -104,6 +106,9 @@ class Appearance:
 
 
 BLENDED_KINDS = ("hair", "eyebrows", "eyelashes", "glasses")
+# The glasses texture's lenses are 60-78 % opaque and near black: cut at 0.5 they were opaque sunglasses,
+# which real photos rarely show and the face mesh then misses. Blended and faded they are clear, tinted.
+LENS = {"alpha_cut": 0.9, "fringe_alpha": 0.2}
 HAT_LIFT_M = 0.008
 # Head frame: roughly the skull centre behind the sellion.
 HEAD_CENTRE = np.array([0.0, 0.02, 0.09], np.float32)
@@ -200,6 +205,7 @@ class HeadModel:
                     tint=tuple(tints.get(kind, (1.0, 1.0, 1.0))),
                     specular={"eyes": 0.8, "glasses": 0.6, "hair": 0.3}.get(kind, 0.15),
                     blended=kind in BLENDED_KINDS,
+                    **(LENS if kind == "glasses" else {}),
                 )
             )
         return parts

@@ -49,7 +49,9 @@ uniform float specular;
 uniform vec3 ambient;
 uniform vec3 light_dir[3];
 uniform vec3 light_colour[3];
-uniform int alpha_mode;  // 0 opaque (cut at 0.5), 1 blended fringe (alpha < 0.5 only)
+uniform int alpha_mode;  // 0 opaque (alpha >= alpha_cut), 1 blended fringe (alpha < alpha_cut only)
+uniform float alpha_cut;
+uniform float fringe_alpha;  // scales the blended texels' alpha (clear lenses)
 uniform sampler2D shadow_map;  // depth seen from the key light (light 0), orthographic
 uniform mat4 light_matrix;
 uniform int use_shadow;
@@ -71,8 +73,8 @@ float key_light_visibility() {
 }
 void main() {
     vec4 texel = texture(diffuse, vec2(v_uv.x, 1.0 - v_uv.y));
-    if (alpha_mode == 0 && texel.a < 0.5) discard;
-    if (alpha_mode == 1 && (texel.a >= 0.5 || texel.a < 0.02)) discard;
+    if (alpha_mode == 0 && texel.a < alpha_cut) discard;
+    if (alpha_mode == 1 && (texel.a >= alpha_cut || texel.a < 0.02)) discard;
     vec3 view = normalize(-v_position);
     vec3 n = normalize(v_normal);
     if (dot(n, view) < 0.0) n = -n;
@@ -88,20 +90,22 @@ void main() {
         vec3 h = normalize(l + view);
         shine += c * specular * pow(max(dot(n, h), 0.0), 24.0) * step(0.0, dot(n, l));
     }
-    colour = vec4(pow(albedo * light + shine, vec3(1.0 / 2.2)), alpha_mode == 0 ? 1.0 : texel.a);
+    float alpha = alpha_mode == 0 ? 1.0 : texel.a * fringe_alpha;
+    colour = vec4(pow(albedo * light + shine, vec3(1.0 / 2.2)), alpha);
 }
 """
 
 POSITION_SHADER = """
 #version 330
 uniform sampler2D diffuse;
+uniform float alpha_cut;
 in vec3 v_position;
 in vec3 v_normal;
 in vec2 v_uv;
 in vec3 v_head;
 out vec4 colour;
 void main() {
-    if (texture(diffuse, vec2(v_uv.x, 1.0 - v_uv.y)).a < 0.5) discard;
+    if (texture(diffuse, vec2(v_uv.x, 1.0 - v_uv.y)).a < alpha_cut) discard;
     colour = vec4(v_head, 1.0);
 }
 """
@@ -244,6 +248,8 @@ class Renderer:
                     if alpha_mode == 1 and not part.blended:
                         continue
                     prog["alpha_mode"].value = alpha_mode
+                    prog["alpha_cut"].value = part.alpha_cut
+                    prog["fringe_alpha"].value = part.fringe_alpha
                     prog["tint"].value = part.tint
                     prog["specular"].value = part.specular
                     self._texture(part.texture).use(0)
@@ -286,6 +292,7 @@ class Renderer:
         drawn = list(self._vaos(prog, parts))
         try:
             for part, vao, _ in drawn:
+                prog["alpha_cut"].value = part.alpha_cut
                 self._texture(part.texture).use(0)
                 vao.render()
         finally:
