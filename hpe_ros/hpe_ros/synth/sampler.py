@@ -27,6 +27,9 @@ IDENTITY_SALT = 0x1D
 CROP_HEAD_SIZE = (
     0.27  # metres of head that one crop side spans (before jitter), ~ a detector's face box + margin
 )
+# Hair styles whose fringe hangs across the eyes on the fitted bust; the face mesh misses most such faces
+# (realism meter), which real face photos seldom show.
+FACE_COVERING_HAIR = ("bob01", "bob02")
 ACCESSORY_PROBABILITY = {"hair": 0.9, "glasses": 0.15, "hats": 0.1, "shirts": 0.95}
 HAIR_TINTS = (
     (1.0, 1.0, 1.0),
@@ -149,6 +152,8 @@ def sample_appearance(rng: np.random.Generator, model: HeadModel, skin: str) -> 
     for kind, names in sorted(model.proxies.items(), key=lambda item: (item[0] != "hats", item[0])):
         if rng.random() >= ACCESSORY_PROBABILITY.get(kind, 1.0):
             continue
+        if kind == "hair":
+            names = [n for n in names if n not in FACE_COVERING_HAIR] or names
         if kind == "hair" and "hats" in proxies:
             names = [n for n in names if n.startswith("short")] or names  # long hair would cut through hats
         proxies[kind] = names[rng.integers(len(names))]
