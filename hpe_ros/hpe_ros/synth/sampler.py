@@ -30,7 +30,7 @@ CROP_HEAD_SIZE = (
 # Hair styles whose fringe hangs across the eyes on the fitted bust; the face mesh misses most such faces
 # (realism meter), which real face photos seldom show.
 FACE_COVERING_HAIR = ("bob01", "bob02")
-ACCESSORY_PROBABILITY = {"hair": 0.9, "glasses": 0.15, "hats": 0.1, "shirts": 0.95}
+ACCESSORY_PROBABILITY = {"hair": 0.9, "glasses": 0.15, "hats": 0.04, "shirts": 0.95}
 HAIR_TINTS = (
     (1.0, 1.0, 1.0),
     (0.35, 0.3, 0.28),
