@@ -162,7 +162,9 @@ def test_warmup_then_cosine_to_the_floor():
     assert warmup_cosine_factor(100, 100, 10, 0.1) == pytest.approx(0.1)
 
 
-@pytest.mark.parametrize("name", ["tiny_cpu", "default_cpu", "nano_gpu", "vggt1b_lora"])
+@pytest.mark.parametrize(
+    "name", ["tiny_cpu", "default_cpu", "nano_gpu", "vggt1b_lora", "mesh_cpu", "mesh_gpu"]
+)
 def test_shipped_recipes_load(name):
     cfg = load_config(CONFIGS / f"{name}.yaml", ["optim.lr=1e-3", "augment.flip_prob=0.25"])
     assert cfg.optim.lr == pytest.approx(1e-3) and cfg.augment.flip_prob == 0.25
