@@ -101,7 +101,7 @@ def test_realism_meter_writes_its_figures(tmp_path, renderable, aflw2000_dev, sh
 
 def test_meter_views_are_reproducible_and_framed_on_the_face(model):
     """The meter's view set is a pure function of the seed (comparable runs); the face box is centred."""
-    from hpe_ros.synth.realism import CANVAS_PX, meter_view
+    from hpe_ros.evaluate.realism import CANVAS_PX, meter_view
 
     sampler = PairSampler(model, size=192, seed=0)
     pair = sampler.sample(0)

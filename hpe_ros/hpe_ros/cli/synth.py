@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{counts['samples']} samples from {counts['pairs']} pairs: {args.out}")
         return 0
     if args.synth_command == "realism":
-        from hpe_ros.synth.realism import run_realism
+        from hpe_ros.evaluate.realism import run_realism
 
         summary = run_realism(
             args.json,
