@@ -152,11 +152,11 @@ def sample_appearance(rng: np.random.Generator, model: HeadModel, skin: str) -> 
     for kind, names in sorted(model.proxies.items(), key=lambda item: (item[0] != "hats", item[0])):
         if rng.random() >= ACCESSORY_PROBABILITY.get(kind, 1.0):
             continue
-        if kind == "hair":
-            names = [n for n in names if n not in FACE_COVERING_HAIR] or names
         if kind == "hair" and "hats" in proxies:
             names = [n for n in names if n.startswith("short")] or names  # long hair would cut through hats
         proxies[kind] = names[rng.integers(len(names))]
+        while proxies[kind] in FACE_COVERING_HAIR:  # redrawn: the other outfits keep their random stream
+            proxies[kind] = names[rng.integers(len(names))]
         textures[kind] = int(rng.integers(model.texture_count(kind, proxies[kind])))
     hair_tint = HAIR_TINTS[rng.integers(len(HAIR_TINTS))]
     return Appearance(
