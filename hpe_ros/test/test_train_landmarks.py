@@ -90,7 +90,7 @@ def test_the_mesh_network_trains_on_landmarks_and_exports(plain, tmp_path):
         "mode": "mixed",
         "model": {"name": "mesh", "overrides": {"depth": 1, "head_depth": 1, "head_iterations": 2}},
         "data": {"source": "landmarks", "landmarks": str(tmp_path / "train.npz"), "batch_size": 6},
-        "optim": {"steps": 30, "lr": 2e-3, "warmup_steps": 2},
+        "optim": {"steps": 60, "lr": 2e-3, "warmup_steps": 2},
         "eval": {"pairs": 0},
         "log_every": 10,
         "checkpoint_every": 0,
