@@ -106,9 +106,11 @@ def box_from_detection(x0: float, y0: float, x1: float, y1: float, margin: float
     return CropBox.around((x0 + x1) / 2, (y0 + y1) / 2, (1 + 2 * margin) * max(width, height))
 
 
-def crop_and_resize(image: np.ndarray, box: CropBox, size: int) -> np.ndarray:
+def crop_and_resize(image: np.ndarray, box: CropBox, size: int, angle_deg: float = 0.0) -> np.ndarray:
     """The ``size × size`` crop of ``box`` from an HxW or HxWxC image (same dtype).
 
+    ``angle_deg`` turns the square about its centre, clockwise as displayed (x right, y down): the crop's x
+    axis runs along source direction (cos θ, sin θ), so a face rolled clockwise by θ comes out upright.
     Parts of the box outside the image are zero (black), as PIL's crop in 6DRepNet's protocol and REP-155's
     "0-padded" cropped faces. Downscaling goes through ``cv2.INTER_AREA`` first so that it does not alias;
     the final sub-pixel placement is a bilinear ``cv2.warpAffine``.
@@ -118,14 +120,20 @@ def crop_and_resize(image: np.ndarray, box: CropBox, size: int) -> np.ndarray:
         raise InputError(f"expected a non-empty HxW or HxWxC image, got shape {image.shape}")
     if int(size) != size or size < 1:
         raise InputError(f"crop size must be a positive integer, got {size}")
+    if not math.isfinite(angle_deg):
+        raise InputError(f"crop angle must be finite, got {angle_deg}")
     size = int(size)
     height, width = image.shape[:2]
     scale = box.scale(size)
-    # Source pixels the crop can touch (one pixel of interpolation margin), clipped to the image.
-    col0 = max(math.floor(box.x0) - 1, 0)
-    row0 = max(math.floor(box.y0) - 1, 0)
-    col1 = min(math.ceil(box.x0 + box.side) + 2, width)
-    row1 = min(math.ceil(box.y0 + box.side) + 2, height)
+    cos, sin = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
+    if angle_deg == 0.0:
+        cos, sin = 1.0, 0.0
+    # Source pixels the turned square can touch (one pixel of interpolation margin), clipped to the image.
+    (cx, cy), reach = box.center, 0.5 * box.side * (abs(cos) + abs(sin))
+    col0 = max(math.floor(cx - reach) - 1, 0)
+    row0 = max(math.floor(cy - reach) - 1, 0)
+    col1 = min(math.ceil(cx + reach) + 2, width)
+    row1 = min(math.ceil(cy + reach) + 2, height)
     if col1 <= col0 or row1 <= row0:
         return np.zeros((size, size, *image.shape[2:]), dtype=image.dtype)
     patch = image[row0:row1, col0:col1]
@@ -135,13 +143,12 @@ def crop_and_resize(image: np.ndarray, box: CropBox, size: int) -> np.ndarray:
         out_h = max(round(patch.shape[0] / scale), 1)
         shrink_x, shrink_y = patch.shape[1] / out_w, patch.shape[0] / out_h
         patch = cv2.resize(patch, (out_w, out_h), interpolation=cv2.INTER_AREA)
-    # Crop pixel j -> source u = x0 + (j + 0.5)·scale -> shrunk patch index (u − col0 + 0.5)/shrink − 0.5.
-    matrix = np.array(
-        [
-            [scale / shrink_x, 0.0, (box.x0 - col0 + 0.5 + 0.5 * scale) / shrink_x - 0.5],
-            [0.0, scale / shrink_y, (box.y0 - row0 + 0.5 + 0.5 * scale) / shrink_y - 0.5],
-        ]
-    )
+    # Crop pixel (j, i) -> source (u, v) = centre + scale·Rot(θ)·(j + 0.5 − size/2, i + 0.5 − size/2)
+    # -> shrunk patch index ((u − col0 + 0.5)/shrink − 0.5, (v − row0 + 0.5)/shrink − 0.5).
+    turn = scale * np.array([[cos, -sin], [sin, cos]])
+    offset = np.array([cx, cy]) - turn @ np.full(2, 0.5 * size - 0.5)
+    shrink = np.array([shrink_x, shrink_y])
+    matrix = np.column_stack([turn / shrink[:, None], (offset - np.array([col0, row0]) + 0.5) / shrink - 0.5])
     return cv2.warpAffine(
         np.ascontiguousarray(patch),
         matrix,
@@ -152,9 +159,10 @@ def crop_and_resize(image: np.ndarray, box: CropBox, size: int) -> np.ndarray:
     ).reshape(size, size, *image.shape[2:])
 
 
-def network_input(image_rgb: np.ndarray, box: CropBox, size: int) -> np.ndarray:
-    """The engines' input for one face: ``box`` of an RGB uint8 image as float32 [3, size, size] in [0, 1]."""
-    return to_network_input(crop_and_resize(image_rgb, box, size))
+def network_input(image_rgb: np.ndarray, box: CropBox, size: int, angle_deg: float = 0.0) -> np.ndarray:
+    """The engines' input for one face: ``box`` of an RGB uint8 image (turned by ``angle_deg`` as in
+    :func:`crop_and_resize`) as float32 [3, size, size] in [0, 1]."""
+    return to_network_input(crop_and_resize(image_rgb, box, size, angle_deg))
 
 
 def crop_intrinsics(K: np.ndarray, box: CropBox, size: int) -> np.ndarray:

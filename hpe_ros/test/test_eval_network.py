@@ -50,6 +50,8 @@ def test_both_modes_run_on_an_off_centre_face(estimator):
     assert R.shape == (3, 3) and np.allclose(R @ R.T, np.eye(3), atol=1e-4)
     R_rel, t_rel = estimator.estimate_relative(image, face, image[:, ::-1].copy(), face)
     assert R_rel.shape == (3, 3) and t_rel.shape == (3,)
+    plain = NetworkEstimator(estimator.engine, "plain", upright=False)  # unturned crops: the engine's answer
+    R_rel, _ = plain.estimate_relative(image, face, image[:, ::-1].copy(), face)
     R_engine, _ = estimator.engine.infer(
         estimator.crop(image, face)[None], estimator.crop(image[:, ::-1].copy(), face)[None]
     )

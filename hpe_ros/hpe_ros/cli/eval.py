@@ -24,17 +24,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         )
         sub.add_argument(
             "--model",
-            default="default",
+            action="append",
             help="default (the embedded model; the default), fsanet[:DIR] (default DIR: "
-            "$HPE_SHARED/baselines/fsanet), mean-pose[:P,Y,R], a model file",
+            "$HPE_SHARED/baselines/fsanet), mean-pose[:P,Y,R], a model file; repeat it to score several "
+            "models on the same faces (e.g. --model default --model fsanet)",
         )
         sub.add_argument(
             "--json", required=True, help="summary JSON path; the CSV and PNG are written beside it"
         )
+        if task == "aflw2000":
+            sub.add_argument(
+                "--rotate",
+                type=float,
+                default=0.0,
+                metavar="DEG",
+                help="turn every image about its centre by DEG degrees, clockwise as displayed (labels "
+                "exactly; the standard subset is chosen on the original labels)",
+            )
+            sub.add_argument("--flip", action="store_true", help="mirror every image left-right first")
         sub.add_argument(
             "--detector",
-            default="blazeface",
-            help="for --crop detector: blazeface (full range), blazeface-short, or an RFB-320-style .onnx",
+            default="blazeface-multi",
+            help="for --crop detector: blazeface-multi (the default: BlazeFace full range, then more "
+            "passes while none is found), blazeface (full range, one pass), blazeface-short, or an "
+            "RFB-320-style .onnx",
         )
         sub.add_argument("--limit", type=int, help="only the first N images (sorted by name), for quick runs")
         sub.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -87,35 +100,64 @@ def register_video(tasks: argparse._SubParsersAction) -> None:
 
 
 def print_scores(summary: dict, detail: str) -> None:
-    """The MAE / geodesic line of a summary (when anything was scored) and the files written."""
+    """The MAE / geodesic line of a summary, when anything was scored."""
     mae = summary["mae"]
     if mae is not None:
         print(
             f"MAE {mae['mean']:.2f} (yaw {mae['yaw']:.2f}, pitch {mae['pitch']:.2f}, roll {mae['roll']:.2f}),"
             f" geodesic {summary['geodesic_deg']:.2f} deg, {detail}"
         )
-    print(f"wrote {', '.join(summary['outputs'].values())}")
+
+
+def yaw_table(models: list[dict]) -> str:
+    """The per-|yaw|-bin table of one or more model summaries: images, misses, then MAE / geodesic per model.
+
+    Misses depend on the face locator alone, which every model of a run shares."""
+    labels = [f"{m['model']} MAE/geo" for m in models]
+    widths = [max(len(label), 11) for label in labels]
+    lines = [
+        f"{'|yaw|':>6} {'images':>6} {'misses':>6}"
+        + "".join(f"  {t:>{w}}" for t, w in zip(labels, widths, strict=True))
+    ]
+    rows = {name: [m["by_yaw"][name] for m in models] for name in models[0]["by_yaw"]}
+    rows["all"] = [{"images": m["n_images"], "misses": m["failures"], **m} for m in models]
+    for name, entries in rows.items():
+        line = f"{name:>6} {entries[0]['images']:>6} {entries[0]['misses']:>6}"
+        for entry, width in zip(entries, widths, strict=True):
+            mae, geodesic = entry["mae"], entry["geodesic_deg"]
+            cell = f"{mae['mean']:.2f} / {geodesic:.2f}" if mae else "n/a"
+            line += f"  {cell:>{width}}"
+        lines.append(line)
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the evaluation and print its headline numbers."""
+    """Run the evaluation and print its headline numbers and the per-|yaw| table."""
     from hpe_ros.evaluate.runner import run_aflw2000_eval
 
     summary = run_aflw2000_eval(
         args.task,
         args.data,
-        args.model,
+        args.model or ["default"],
         args.json,
         split=args.split,
         crop=args.crop,
         detector=args.detector,
         limit=args.limit,
         progress=not args.no_progress,
+        rotate_deg=getattr(args, "rotate", 0.0),
+        flip=getattr(args, "flip", False),
     )
-    print(
-        f"{args.task} {summary['estimator']} [{args.crop}]: n={summary['n']} failures={summary['failures']}"
-    )
-    print_scores(summary, f"{summary['ms_per_image']:.1f} ms/image")
+    transform = f" {summary['transform']}" if summary["transform"] else ""
+    for entry in summary["models"]:
+        print(
+            f"{args.task}{transform} {entry['estimator']} [{args.crop}]: n={entry['n']} "
+            f"failures={entry['failures']}"
+        )
+        ms = entry["ms_per_image"]
+        print_scores(entry, "n/a ms/image" if ms is None else f"{ms:.1f} ms/image")
+    print(yaw_table(summary["models"]))
+    print(f"wrote {', '.join(summary['outputs'].values())}")
     return 0
 
 
@@ -128,6 +170,7 @@ def run_synth(args: argparse.Namespace) -> int:
     )
     print(f"synth {args.protocol} {summary['estimator']}: n={summary['n']} failures={summary['failures']}")
     print_scores(summary, f"gap mean {summary['gap']['mean']:.1f} deg")
+    print(f"wrote {', '.join(summary['outputs'].values())}")
     return 0
 
 

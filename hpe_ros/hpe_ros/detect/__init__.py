@@ -9,18 +9,21 @@ from pathlib import Path
 
 from hpe_ros.detect.base import Detection, ExternalDetections, FaceDetector, clip_to_image
 from hpe_ros.detect.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector
+from hpe_ros.detect.multipass import MultiPassDetector
 from hpe_ros.detect.onnx_detector import OnnxFaceDetector
 from hpe_ros.errors import InputError
 
 BLAZEFACE_MODELS = {"blazeface": FULL_RANGE, "blazeface-short": SHORT_RANGE}
+MULTI_PASS = "blazeface-multi"
 EXTERNAL_DETECTOR = "external"
-DETECTOR_NAMES = (*BLAZEFACE_MODELS, EXTERNAL_DETECTOR)
+DETECTOR_NAMES = (*BLAZEFACE_MODELS, MULTI_PASS, EXTERNAL_DETECTOR)
 
 __all__ = [
     "BlazeFaceDetector",
     "Detection",
     "ExternalDetections",
     "FaceDetector",
+    "MultiPassDetector",
     "OnnxFaceDetector",
     "clip_to_image",
     "load_detector",
@@ -29,13 +32,16 @@ __all__ = [
 
 def load_detector(spec: str = "blazeface", min_score: float | None = None) -> FaceDetector:
     """A detector from a spec: ``blazeface`` (full range, the default), ``blazeface-short`` (short range:
-    faces within about 2 m, better on large close-up faces), ``external`` (:class:`ExternalDetections`: boxes
-    set from outside) or the path of an RFB-320-style ONNX file."""
+    faces within about 2 m, better on large close-up faces), ``blazeface-multi`` (full range, then more
+    passes while no face is found: :mod:`hpe_ros.detect.multipass`), ``external``
+    (:class:`ExternalDetections`: boxes set from outside) or the path of an RFB-320-style ONNX file."""
     options = {} if min_score is None else {"min_score": min_score}
     if spec == EXTERNAL_DETECTOR:
         return ExternalDetections()
     if spec in BLAZEFACE_MODELS:
         return BlazeFaceDetector(model_selection=BLAZEFACE_MODELS[spec], **options)
+    if spec == MULTI_PASS:
+        return MultiPassDetector(**options)
     if spec.endswith(".onnx"):
         return OnnxFaceDetector(Path(spec), **options)
     raise InputError(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -17,6 +18,8 @@ class Detection:
 
     ``keypoints`` is an optional (6, 2) array of pixel positions in BlazeFace order: right eye, left eye,
     nose tip, mouth centre, right ear tragion, left ear tragion ("right" = the subject's right).
+    ``up_deg`` is the in-plane angle (degrees, clockwise as displayed; a multiple of 90) of the image
+    orientation the face was found upright in: 0 for a detector run on the frame as it is.
     """
 
     x0: float
@@ -25,6 +28,7 @@ class Detection:
     y1: float
     score: float
     keypoints: np.ndarray | None = None
+    up_deg: float = 0.0
 
     @property
     def width(self) -> float:
@@ -52,7 +56,7 @@ def clip_to_image(detection: Detection, width: int, height: int) -> Detection | 
     y0, y1 = np.clip([detection.y0, detection.y1], 0.0, float(height))
     if x1 <= x0 or y1 <= y0:
         return None
-    return Detection(float(x0), float(y0), float(x1), float(y1), detection.score, detection.keypoints)
+    return dataclasses.replace(detection, x0=float(x0), y0=float(y0), x1=float(x1), y1=float(y1))
 
 
 class ExternalDetections:

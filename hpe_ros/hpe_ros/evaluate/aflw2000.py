@@ -17,6 +17,16 @@ import scipy.io
 from hpe_ros.errors import InputError
 
 STANDARD_MAX_ABS_DEG = 99.0
+# 0-based indices of the 68-point scheme (subject's right first) averaged into BlazeFace's six keypoints:
+# right eye, left eye, nose tip, mouth centre, right and left ear tragion (approximated by the jaw's ends).
+KEYPOINT_INDICES = (
+    tuple(range(36, 42)),
+    tuple(range(42, 48)),
+    (30,),
+    (62, 66),
+    (0,),
+    (16,),
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,11 @@ class AflwSample:
         """The tight box (x0, y0, x1, y1) around the visible 2-D landmarks, in pixels."""
         (x0, y0), (x1, y1) = self.pt2d.min(axis=1), self.pt2d.max(axis=1)
         return float(x0), float(y0), float(x1), float(y1)
+
+    def keypoints(self) -> np.ndarray:
+        """BlazeFace's six keypoints (2, 6) in pixels from the fitted 68 landmarks (eye centres, nose tip,
+        mouth centre, jaw ends for the ears): what a perfect detector would report."""
+        return np.stack([self.pt3d_68[:2, list(group)].mean(axis=1) for group in KEYPOINT_INDICES], axis=1)
 
 
 def read_split(path: str | Path) -> list[str]:

@@ -20,11 +20,7 @@ Failures (no face found in the anchor or the query) count as in the absolute har
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-import cv2
-import numpy as np
-from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
 from hpe_ros.detect import FaceDetector
@@ -32,54 +28,7 @@ from hpe_ros.evaluate.aflw2000 import AflwSample, read_image_rgb
 from hpe_ros.evaluate.estimators import RelativePoseEstimator
 from hpe_ros.evaluate.harness import PoseResult, locate_face, score_relative_pair
 from hpe_ros.geometry import head_rotation_from_aflw2000
-
-MIRROR_X = np.diag([-1.0, 1.0, 1.0])
-
-
-@dataclass(frozen=True)
-class PoseTransform:
-    """A pose-preserving image transform and the exact rotation it applies to the head.
-
-    ``angle_deg`` is an in-plane rotation about the face centre, positive clockwise as displayed (the sense of
-    a positive rotation about the camera z axis); ``mirror`` flips the image left-right first.
-    """
-
-    name: str
-    mirror: bool = False
-    angle_deg: float = 0.0
-
-    def pixel_map(self, width: int, center: tuple[float, float]) -> np.ndarray:
-        """The 2x3 affine map from anchor pixel (u, v) to query pixel (pixel centres at integers)."""
-        flip = (
-            np.array([[-1.0, 0.0, width - 1.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
-            if self.mirror
-            else np.eye(3)
-        )
-        cx, cy = (flip @ [center[0], center[1], 1.0])[:2]
-        # OpenCV's positive angle turns the image counter-clockwise as displayed, hence −θ.
-        turn = np.vstack(
-            [cv2.getRotationMatrix2D((float(cx), float(cy)), -self.angle_deg, 1.0), [0.0, 0.0, 1.0]]
-        )
-        return (turn @ flip)[:2]
-
-    def apply_image(self, image: np.ndarray, center: tuple[float, float]) -> np.ndarray:
-        """The query image (areas rotated in from outside the image are black)."""
-        height, width = image.shape[:2]
-        if self.angle_deg == 0.0:
-            return np.ascontiguousarray(image[:, ::-1]) if self.mirror else image
-        return cv2.warpAffine(
-            image, self.pixel_map(width, center), (width, height), flags=cv2.INTER_LINEAR, borderValue=0
-        )
-
-    def apply_points(self, points: np.ndarray, width: int, center: tuple[float, float]) -> np.ndarray:
-        """Anchor pixel positions (2, N) mapped into the query image."""
-        return self.pixel_map(width, center) @ np.vstack([points, np.ones(points.shape[1])])
-
-    def apply_rotation(self, R_cam_head: np.ndarray) -> np.ndarray:
-        """The query's true R_cam←head from the anchor's."""
-        R = MIRROR_X @ R_cam_head @ MIRROR_X if self.mirror else R_cam_head
-        return Rotation.from_euler("z", self.angle_deg, degrees=True).as_matrix() @ R
-
+from hpe_ros.upright import PoseTransform
 
 DEFAULT_TRANSFORMS = (
     PoseTransform("mirror", mirror=True),
@@ -108,11 +57,16 @@ def evaluate_relative(
         anchor = read_image_rgb(sample.image_path)
         width, center = anchor.shape[1], face_center(sample)
         R_a = head_rotation_from_aflw2000(*sample.pitch_yaw_roll)
-        anchor_face, anchor_ms = locate_face(crop, anchor, sample.pt2d, detector)
+        keypoints = sample.keypoints()
+        anchor_face, anchor_ms = locate_face(crop, anchor, sample.pt2d, detector, keypoints)
         for transform in transforms:
             query = transform.apply_image(anchor, center)
             query_face, query_ms = locate_face(
-                crop, query, transform.apply_points(sample.pt2d, width, center), detector
+                crop,
+                query,
+                transform.apply_points(sample.pt2d, width, center),
+                detector,
+                transform.apply_keypoints(keypoints, width, center),
             )
             results.append(
                 score_relative_pair(
@@ -124,6 +78,8 @@ def evaluate_relative(
                     sample.name,
                     transform=transform.name,
                     extra={"detect_ms": anchor_ms + query_ms},
+                    model=estimator.name,
+                    source_yaw_deg=float(sample.angles_deg[1]),  # binned by the anchor's yaw
                 )
             )
     return results

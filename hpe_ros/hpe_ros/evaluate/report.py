@@ -14,6 +14,7 @@ from hpe_ros.evaluate.harness import PoseResult
 
 CSV_FIELDS = (
     "name",
+    "model",
     "transform",
     "failure",
     "gt_pitch",
@@ -29,6 +30,7 @@ CSV_FIELDS = (
     "geodesic_deg",
     "ms",
     "detect_ms",
+    "source_yaw",
 )
 YAW_BIN_DEG = 15.0
 
@@ -55,22 +57,23 @@ def write_csv(results: Sequence[PoseResult], path: Path) -> None:
         writer.writerow(CSV_FIELDS)
         for r in results:
             writer.writerow(
-                [r.name, r.transform, r.failure]
+                [r.name, r.model, r.transform, r.failure]
                 + [f"{v:.4f}" for v in (*r.gt_deg, *r.pred_deg, *r.errors_deg)]
                 + [f"{np.mean(r.errors_deg):.4f}", f"{r.geodesic_deg:.4f}", f"{r.ms:.3f}"]
-                + [f"{r.extra.get('detect_ms', 0.0):.3f}"]
+                + [f"{r.extra.get('detect_ms', 0.0):.3f}", f"{r.bin_yaw_deg:.4f}"]
             )
 
 
 def plot_error_vs_yaw(results: Sequence[PoseResult], path: Path, title: str) -> None:
-    """Per-image MAE and geodesic error against |true yaw|, with means per 15° bin (failures left out)."""
+    """Per-image MAE and geodesic error against |true yaw| (of the untransformed label), with means per 15°
+    bin (failures left out)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     scored = [r for r in results if not r.failed]
-    yaw = np.abs([r.gt_deg[1] for r in scored])
+    yaw = np.array([r.bin_yaw_deg for r in scored])
     mae = np.array([np.mean(r.errors_deg) for r in scored])
     geodesic = np.array([r.geodesic_deg for r in scored])
     figure, axes = plt.subplots(figsize=(7, 4.5))
@@ -102,7 +105,8 @@ def write_report(summary: dict, results: Sequence[PoseResult], json_path: str | 
         paths["json"].write_text(json.dumps(summary, indent=2) + "\n")
         write_csv(results, paths["csv"])
         title = "{model} on {task}, {crop} crop, n={n}".format_map(summary)
-        plot_error_vs_yaw(results, paths["png"], title)
+        first = [r for r in results if r.model == results[0].model]  # the first model's rows
+        plot_error_vs_yaw(first, paths["png"], title)
     except OSError as error:
         raise InputError(f"cannot write the evaluation report next to {paths['json']}: {error}") from error
     return paths
