@@ -161,6 +161,17 @@ def test_corrupt_or_missing_video_is_a_clear_error(tmp_path: Path):
         open_source(str(tmp_path / "missing.mp4"))
 
 
+def test_a_missing_camera_is_named_as_a_camera(monkeypatch):
+    class ClosedCapture(ScriptedCapture):
+        def isOpened(self) -> bool:  # noqa: N802 (OpenCV's name)
+            return False
+
+    monkeypatch.setattr(cv2, "VideoCapture", lambda spec: ClosedCapture([], 0))
+    with pytest.raises(InputError, match="no camera at this index") as error:
+        open_source("7")
+    assert "camera 7" in str(error.value) and "codec" not in str(error.value)
+
+
 def test_image_folder_converts_gray_16bit_and_alpha(tmp_path: Path):
     gray = np.tile(np.arange(64, dtype=np.uint8), (48, 1))
     cv2.imwrite(str(tmp_path / "a_gray.png"), gray)

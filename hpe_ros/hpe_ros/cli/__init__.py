@@ -14,12 +14,19 @@ import sys
 
 from hpe_ros import __version__
 from hpe_ros.errors import HpeError
+from hpe_ros.logs import quiet_third_party
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``hpe`` parser with every command module of :mod:`hpe_ros.cli` registered."""
     parser = argparse.ArgumentParser(prog="hpe", description="hpe_ros: relative head-pose tracking tools")
     parser.add_argument("--version", action="version", version=f"hpe_ros {__version__}")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        help="show the log lines of MediaPipe, TensorFlow Lite, absl and OpenCV (silenced by default)",
+    )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         importlib.import_module(f"{__name__}.{info.name}").register(subparsers)
@@ -30,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``hpe`` console script."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with quiet_third_party(args.verbose):
+            return int(args.func(args) or 0)
     except HpeError as error:
         print(f"hpe {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -66,7 +66,10 @@ class VideoSource(FrameSource):
         self.capture = cv2.VideoCapture(spec)
         if not self.capture.isOpened():
             raise InputError(
-                f"cannot open {self.name}: not a readable video (corrupt file or unsupported codec)"
+                f"cannot open {self.name}: no camera at this index, or it is busy or not permitted "
+                "(see /dev/video*, the video group, other programs using it)"
+                if self.live
+                else f"cannot open {self.name}: not a readable video (corrupt file or unsupported codec)"
             )
         reported = self.capture.get(cv2.CAP_PROP_FPS)
         self.fps = float(
@@ -81,7 +84,11 @@ class VideoSource(FrameSource):
         """Frames inside the file that could not be decoded (read past)."""
         if self._first is None:
             self.capture.release()
-            raise InputError(f"{self.name}: no frame could be decoded (corrupt or empty video)")
+            raise InputError(
+                f"{self.name} opened but delivered no frame (is it streaming? try another index)"
+                if self.live
+                else f"{self.name}: no frame could be decoded (corrupt or empty video)"
+            )
 
     def __iter__(self) -> Iterator[Frame]:
         index, raw = self.skipped, self._first
