@@ -17,6 +17,16 @@ from hpe_ros.errors import HpeError
 from hpe_ros.logs import quiet_third_party
 
 
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help texts that end with ``(default: X)`` where an option has a default worth showing (not for
+    unset options, switches or empty lists)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, [], argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``hpe`` parser with every command module of :mod:`hpe_ros.cli` registered."""
     parser = argparse.ArgumentParser(prog="hpe", description="hpe_ros: relative head-pose tracking tools")

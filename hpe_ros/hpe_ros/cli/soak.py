@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from hpe_ros.cli import DefaultsHelpFormatter
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -15,7 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "A frame arriving while the previous one is still pending replaces it (a drop), as in the node. "
         "Writes DIR/soak.json (RSS start/end/max, latency p50/p90/p99, frames, drops, a per-minute series) "
         "and DIR/soak.png (the per-minute curves). Needs no evaluation data: the bundled demo clip will do.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("sources", nargs="+", metavar="SOURCE", help="video files or image folders")
     parser.add_argument("--duration-s", type=float, default=3600.0, help="how long to run (seconds)")

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from hpe_ros.cli import DefaultsHelpFormatter
+
 if TYPE_CHECKING:
     from hpe_ros.io.sources import FrameSource
     from hpe_ros.results import FrameResult
@@ -28,18 +30,31 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="track head poses in a video, camera or image folder (video, CSV, ROS 2 bag, summary)",
         description="Detect, track and estimate the 6-DoF head pose of every face. SOURCE: a video file, a "
         "camera index (0) or a folder of images. Outputs in --out: annotated.mp4, poses.csv, poses/ (ROS 2 "
-        "bag, MCAP: /head_pose, /head_poses, /tf) and summary.json (frames, faces, fps, per-stage ms).",
+        "bag, MCAP: /head_pose, /head_poses, /tf) and summary.json (frames, faces, fps, per-stage ms). "
+        "Needs no evaluation data (../shared).",
+        epilog="A new face gets a pose from its second detection on (tracking.confirm_hits=2 guards against "
+        "one-frame false detections; --param tracking.confirm_hits=1 reports it from the first). "
+        "The overlay: "
+        "x red = out of the face, y green = the person's left, z blue = up; label 'id: yY pP rR cC' = yaw, "
+        "pitch, roll (degrees; yaw > 0: turned toward image-left, pitch > 0: up, roll > 0: head top toward "
+        "image-right) and confidence; orange box = propagated through a detector miss. Quiet by default: "
+        "hpe --verbose track ... shows the MediaPipe/OpenCV log lines.",
+        formatter_class=DefaultsHelpFormatter,
     )
     parser.add_argument("source", help="video file, camera index or image folder")
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument(
         "--model",
         default="default",
-        help="default (the embedded model; the default), a .safetensors checkpoint or an exported .onnx",
+        help="'default' (the model embedded in the package), or a FILE: a .safetensors checkpoint or an "
+        "exported .onnx. (fsanet[:DIR], mean-pose and MODEL@absolute are evaluation baselines of hpe eval, "
+        "not trackers.)",
     )
     parser.add_argument("--backend", default="auto", help="auto, torch, onnxruntime or tensorrt")
     parser.add_argument(
-        "--detector", default="blazeface", help="'blazeface' or the path of an ONNX face detector"
+        "--detector",
+        default="blazeface",
+        help="blazeface (full range), blazeface-short (faces within ~2 m) or the path of an ONNX detector",
     )
     parser.add_argument(
         "--min-score", type=float, help="detector score threshold (detector default if unset)"
