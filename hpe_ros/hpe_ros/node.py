@@ -55,7 +55,7 @@ from hpe_ros.io.messages import (
 from hpe_ros.io.video import draw_result
 from hpe_ros.pipeline import open_runtime
 from hpe_ros.results import FrameResult
-from hpe_ros.ros.diagnostics import NodeHealth
+from hpe_ros.ros.diagnostics import IntrinsicsSource, NodeHealth
 from hpe_ros.ros.encodings import UnsupportedEncodingError, depth_from_image, rgb_from_image
 from hpe_ros.ros.inputs import Stamped, detection_from_centre, paired
 from hpe_ros.ros.parameters import parameter_problems, parameter_table, settings_from_parameters
@@ -104,7 +104,8 @@ def parameter_descriptor(spec: ParameterSpec) -> ParameterDescriptor:
 @dataclass
 class _Frame:
     image: Image
-    camera_info: CameraInfo | None
+    camera_info: Stamped[CameraInfo] | None
+    """The latest camera_info, stamped with its arrival (monotonic clock)."""
     depth: Stamped[Image] | None
     detections: Stamped[list[Detection]] | None
 
@@ -158,7 +159,7 @@ class HeadPoseNode(LifecycleNode):
         """Subscribe, advertise, start the inference thread and the diagnostics timer; tracks start afresh
         (a pause is no clock jump)."""
         self.tracker.reset()
-        self._camera_info: CameraInfo | None = None
+        self._camera_info: Stamped[CameraInfo] | None = None
         self._depth: Stamped[Image] | None = None
         self._detections: Stamped[list[Detection]] | None = None
         self.publishers_by_topic = {
@@ -239,7 +240,7 @@ class HeadPoseNode(LifecycleNode):
         self.worker.submit(_Frame(msg, self._camera_info, self._depth, self._detections))
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._camera_info = msg
+        self._camera_info = Stamped(time.monotonic_ns(), msg)
 
     def _on_depth(self, msg: Image) -> None:
         self._depth = Stamped(stamp_ns_of(msg.header.stamp), msg)
@@ -294,7 +295,7 @@ class HeadPoseNode(LifecycleNode):
         except UnsupportedEncodingError as error:
             self.health.unsupported_encoding(str(error))
             return
-        info = frame.camera_info
+        info = None if frame.camera_info is None else frame.camera_info.value
         K, from_info = intrinsics_for_image(
             None if info is None else list(info.k),
             0 if info is None else info.width,
@@ -314,7 +315,9 @@ class HeadPoseNode(LifecycleNode):
             self.get_logger().warn("image stamp went back or jumped ahead (bag loop?): tracks reset")
         self._publish(result, msg, image, K)
         latency_ms = (time.perf_counter() - start) * 1e3
-        self.health.frame_processed(result, latency_ms, tracker.anchor_counts(), not from_info)
+        info_age_s = None if info is None else (time.monotonic_ns() - frame.camera_info.stamp_ns) * 1e-9
+        intrinsics = IntrinsicsSource(from_info, info_age_s, settings.camera_info_max_age_s)
+        self.health.frame_processed(result, latency_ms, tracker.anchor_counts(), intrinsics)
 
     def _publish(self, result: FrameResult, msg: Image, image_rgb: np.ndarray, K: np.ndarray) -> None:
         frame_id = self.settings.camera_frame_override or msg.header.frame_id

@@ -37,7 +37,7 @@ from hpe_ros.io.rosmsgs import make_typestore
 from hpe_ros.model import CONFIGS, HeadPoseNet
 from hpe_ros.pipeline import RuntimeConfig
 from hpe_ros.results import FacePose, FrameResult
-from hpe_ros.ros.diagnostics import ERROR, OK, WARN, NodeHealth
+from hpe_ros.ros.diagnostics import ERROR, OK, WARN, IntrinsicsSource, NodeHealth
 from hpe_ros.ros.encodings import (
     ImageData,
     UnsupportedEncodingError,
@@ -318,7 +318,8 @@ def processed(health: NodeHealth, frames: int, **result_options) -> None:
     result = FrameResult(STAMP_NS, [face(1, 0.0, 0.0)], 0, 1, {}, options["reset"], options["dropped"])
     for _ in range(frames):
         health.frame_received()
-        health.frame_processed(result, 12.0, {1: 3}, default_intrinsics=options.get("default", False))
+        intrinsics = options.get("intrinsics", IntrinsicsSource(not options.get("default", False)))
+        health.frame_processed(result, 12.0, {1: 3}, intrinsics)
 
 
 def test_diagnostics_ok_then_each_problem_raises_its_level():
@@ -358,6 +359,27 @@ def test_diagnostics_ok_then_each_problem_raises_its_level():
     totals = dict(health.report(now + 1).values)
     assert totals["frames dropped"] == "1" and totals["time jumps"] == "2"
     assert totals["frames skipped (encoding)"] == "1" and totals["frames failed"] == "1"
+
+
+def test_a_stale_camera_info_is_reported_with_its_age_and_the_intrinsics_in_use():
+    health = NodeHealth(ENGINE_INFO, 0.0, 60.0)
+    processed(health, 3, intrinsics=IntrinsicsSource(True, 0.03, 5.0))
+    report = health.report(1.0)
+    assert report.level == OK and report.value("intrinsics") == "camera_info"
+    assert report.value("camera_info age (s)") == "0.0"
+    processed(health, 3, intrinsics=IntrinsicsSource(True, 12.34, 5.0))  # camera_info stopped 12 s ago
+    report = health.report(2.0)
+    assert report.level == WARN and "camera_info stale: the last arrived 12.3 s ago" in report.message
+    assert "its K is still used" in report.message
+    assert report.value("intrinsics") == "last camera_info (stale)"
+    assert report.value("camera_info age (s)") == "12.3"
+    processed(health, 3, intrinsics=IntrinsicsSource(True, 12.34, 0.0))  # 0: a latched camera_info is fine
+    assert health.report(3.0).level == OK
+    processed(health, 3, default=True)
+    report = health.report(4.0)
+    assert "no camera_info: assuming a 60 deg" in report.message
+    assert report.value("intrinsics") == "default field of view (60 deg)"
+    assert report.value("camera_info age (s)") == "none received"
 
 
 # -- parameters and the config file ----------------------------------------------------------------------
@@ -479,7 +501,7 @@ def node_chain(tracker: HeadPoseTracker, health: NodeHealth, msg: ImageData, sta
     K, from_info = intrinsics_for_image(None, 0, 0, msg.width, msg.height, 60.0)
     health.frame_received()
     result = tracker.process(rgb, stamp_ns, K)
-    health.frame_processed(result, 1.0, tracker.anchor_counts(), not from_info)
+    health.frame_processed(result, 1.0, tracker.anchor_counts(), IntrinsicsSource(from_info))
     return result
 
 

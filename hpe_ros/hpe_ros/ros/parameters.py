@@ -63,6 +63,14 @@ class NodeSettings(Checked):
         minimum=1.0,
         maximum=179.0,
     )
+    camera_info_max_age_s: float = param(
+        5.0,
+        "A camera_info older than this (s since it arrived) is reported stale on /diagnostics "
+        "(WARN, with its age); its K stays in use. 0: never stale (for drivers that publish camera_info "
+        "once, latched).",
+        minimum=0.0,
+        maximum=86400.0,
+    )
     autostart: bool = param(
         True,
         "Configure and activate at start-up; false: wait for lifecycle transitions "
