@@ -4,8 +4,10 @@ Subscribes ``image`` (sensor_msgs/Image), ``camera_info``, optionally ``depth`` 
 ``detections`` (vision_msgs/Detection2DArray, with ``detector: external``); publishes ``head_pose``
 (geometry_msgs/PoseStamped of the primary face), ``head_poses`` (hpe_msgs/HeadPoseArray), TF ``face_<id>`` and
 ``gaze_<id>`` (REP-155), ``/diagnostics`` once per ``diagnostics_period_s``, and ``debug_image`` and
-``markers`` only while someone subscribes. Inference runs on one worker thread; a frame arriving while one is
-pending replaces it (counted as dropped), so callbacks never block and nothing queues.
+``markers`` only while someone subscribes. Where hri_msgs is installed, also the ROS4HRI face topics
+``/humans/faces/tracked`` and ``/humans/faces/<id>/roi`` (:func:`hpe_ros.io.messages.hri_faces_fields`).
+Inference runs on one worker thread; a frame arriving while one is pending replaces it (counted as
+dropped), so callbacks never block and nothing queues.
 
 The only module of hpe_ros that imports ROS; everything it decides is in :mod:`hpe_ros.ros` (tested
 without ROS). Images are decoded from their bytes (no cv_bridge).
@@ -43,11 +45,14 @@ from hpe_ros.config import ParameterSpec
 from hpe_ros.detect import Detection, ExternalDetections
 from hpe_ros.errors import HpeError, InputError
 from hpe_ros.io.messages import (
+    HRI_TRACKED_TOPIC,
     FrameNaming,
     bgr8_image_fields,
     face_transforms_fields,
     head_pose_array_fields,
     header_fields,
+    hri_faces_fields,
+    hri_roi_topic,
     marker_array_fields,
     primary_pose_stamped_fields,
     stamp_ns_of,
@@ -59,7 +64,7 @@ from hpe_ros.ros.diagnostics import IntrinsicsSource, NodeHealth
 from hpe_ros.ros.encodings import UnsupportedEncodingError, depth_from_image, rgb_from_image
 from hpe_ros.ros.inputs import Stamped, detection_from_centre, paired
 from hpe_ros.ros.parameters import parameter_problems, parameter_table, settings_from_parameters
-from hpe_ros.ros.qos import INPUT_TOPICS, OUTPUT_TOPICS, QosChoice
+from hpe_ros.ros.qos import INPUT_TOPICS, OUTPUT_TOPICS, RELIABLE_OUTPUT, QosChoice
 from hpe_ros.ros.worker import DropInFlightWorker
 from hpe_ros.tracker import HeadPoseTracker, TrackerConfig
 
@@ -133,6 +138,8 @@ class HeadPoseNode(LifecycleNode):
         self._pending_config: TrackerConfig | None = None
         self._live: list[Any] = []  # subscriptions, publishers and the timer of the active state
         self.publishers_by_topic: dict[str, Any] = {}
+        self._hri_types: tuple[type, type] | None = None  # hri_msgs IdsList, NormalizedRegionOfInterest2D
+        self._hri_rois: dict[str, Any] = {}  # per-face roi publishers, by ROS4HRI id
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
     # -- lifecycle transitions ----------------------------------------------------------------------------
@@ -173,6 +180,7 @@ class HeadPoseNode(LifecycleNode):
             )
         }
         self.tf_broadcaster = TransformBroadcaster(self)
+        self._start_hri()
         inputs = [("image", Image, self._on_image), ("camera_info", CameraInfo, self._on_camera_info)]
         if self.settings.use_depth:
             inputs.append(("depth", Image, self._on_depth))
@@ -228,11 +236,28 @@ class HeadPoseNode(LifecycleNode):
                 self.destroy_timer(entity)
             else:
                 self.destroy_subscription(entity)
-        for publisher in self.publishers_by_topic.values():
+        for publisher in [*self.publishers_by_topic.values(), *self._hri_rois.values()]:
             self.destroy_publisher(publisher)
         if self.publishers_by_topic:
             self.destroy_publisher(self.tf_broadcaster.pub_tf)
-        self._live, self.publishers_by_topic = [], {}
+        self._live, self.publishers_by_topic, self._hri_rois = [], {}, {}
+
+    def _start_hri(self) -> None:
+        """Advertise /humans/faces/tracked where hri_msgs is installed (ROS4HRI); without it, nothing."""
+        try:
+            from hri_msgs.msg import IdsList, NormalizedRegionOfInterest2D
+        except ImportError:
+            self.get_logger().info("hri_msgs is not installed: no ROS4HRI topics (/humans/faces/...)")
+            return
+        self._hri_types = (IdsList, NormalizedRegionOfInterest2D)
+        self.publishers_by_topic[HRI_TRACKED_TOPIC] = self.create_publisher(
+            IdsList, HRI_TRACKED_TOPIC, qos_profile(RELIABLE_OUTPUT)
+        )
+        if self.naming.hri_id(1) is None:
+            self.get_logger().warn(
+                "ROS4HRI face ids must start with a letter and match the face_<id> frames: set "
+                "face_frame_prefix face_f and gaze_frame_prefix gaze_f to publish /humans/faces/..."
+            )
 
     # -- executor-thread callbacks: store or hand over, never block ----------------------------------------
     def _on_image(self, msg: Image) -> None:
@@ -332,11 +357,29 @@ class HeadPoseNode(LifecycleNode):
         if self.settings.publish_tf and result.faces:
             transforms = face_transforms_fields(result, header, self.naming)
             self.tf_broadcaster.sendTransform([_message(TransformStamped, t) for t in transforms])
+        if HRI_TRACKED_TOPIC in pubs:
+            self._publish_hri(result, header, msg.width, msg.height)
         if pubs["markers"].get_subscription_count() > 0:
             pubs["markers"].publish(_message(MarkerArray, marker_array_fields(result, header, self.naming)))
         if pubs["debug_image"].get_subscription_count() > 0:
             overlay = draw_result(image_rgb, result, K)
             pubs["debug_image"].publish(_message(Image, bgr8_image_fields(overlay, header)))
+
+    def _publish_hri(self, result: FrameResult, header: dict[str, Any], width: int, height: int) -> None:
+        """/humans/faces/tracked and one roi topic per tracked face (created and removed with the face)."""
+        faces = hri_faces_fields(result, header, self.naming, width, height)
+        if faces is None:
+            return  # the frame prefixes give no valid ROS4HRI ids (said at activation)
+        tracked, rois = faces
+        ids_list, region = self._hri_types
+        self.publishers_by_topic[HRI_TRACKED_TOPIC].publish(_message(ids_list, tracked))
+        for gone in set(self._hri_rois) - set(rois):
+            self.destroy_publisher(self._hri_rois.pop(gone))
+        for face_id, fields in rois.items():
+            if face_id not in self._hri_rois:
+                topic = hri_roi_topic(face_id)
+                self._hri_rois[face_id] = self.create_publisher(region, topic, qos_profile(RELIABLE_OUTPUT))
+            self._hri_rois[face_id].publish(_message(region, fields))
 
     def _on_worker_error(self, error: BaseException) -> None:
         if not self.context.ok():

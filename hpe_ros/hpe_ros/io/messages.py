@@ -7,10 +7,17 @@ out take the message default. The node fills real messages from them with
 
 Poses are REP-155 ``face_<id>`` frames in the image's optical frame; the header of every message is the
 image's (its stamp, its frame), never "now".
+
+ROS4HRI (REP-155) faces: ``/humans/faces/tracked`` (hri_msgs/IdsList) lists the ids of the tracked faces and
+``/humans/faces/<id>/roi`` (hri_msgs/NormalizedRegionOfInterest2D) holds each face's box in [0, 1] image
+coordinates. A face's id is the ``<id>`` of its ``face_<id>`` frame, so ROS4HRI apps find its TF frames; it
+must be a valid topic-name token (ROS 2 tokens start with a letter), so the frame prefixes must end in a
+letter (e.g. ``face_frame_prefix: face_f``, ``gaze_frame_prefix: gaze_f`` give id ``f3``, frame ``face_f3``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,6 +34,11 @@ MARKER_ADD, MARKER_DELETEALL = 0, 3
 MARKER_NAMESPACE = "hpe_faces"
 
 
+HRI_TRACKED_TOPIC = "/humans/faces/tracked"
+HRI_FACE_FRAME_PREFIX, HRI_GAZE_FRAME_PREFIX = "face_", "gaze_"
+_TOPIC_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
 @dataclass(frozen=True)
 class FrameNaming:
     """TF frame names of tracked faces: ``<face_prefix><id>`` and ``<gaze_prefix><id>`` (REP-155)."""
@@ -41,6 +53,15 @@ class FrameNaming:
     def gaze(self, track_id: int) -> str:
         """The gaze frame of a track, e.g. ``gaze_3``."""
         return f"{self.gaze_prefix}{int(track_id)}"
+
+    def hri_id(self, track_id: int) -> str | None:
+        """The ROS4HRI face id of a track: X where the frames are ``face_X`` and ``gaze_X`` (REP-155); None
+        when the prefixes do not give such frames or X is not a topic-name token (it must start with a
+        letter: with the default prefixes X would be a bare number)."""
+        face, gaze = self.face(track_id), self.gaze(track_id)
+        face_id = face.removeprefix(HRI_FACE_FRAME_PREFIX)
+        valid = face.startswith(HRI_FACE_FRAME_PREFIX) and gaze == f"{HRI_GAZE_FRAME_PREFIX}{face_id}"
+        return face_id if valid and _TOPIC_TOKEN.fullmatch(face_id) else None
 
 
 def stamp_fields(stamp_ns: int) -> Fields:
@@ -185,3 +206,33 @@ def bgr8_image_fields(image_bgr: np.ndarray, header: Fields) -> Fields:
         "step": width * 3,
         "data": image.tobytes(),
     }
+
+
+def hri_roi_topic(face_id: str) -> str:
+    """The ROS4HRI topic of a face's region of interest."""
+    return f"/humans/faces/{face_id}/roi"
+
+
+def hri_faces_fields(
+    result: FrameResult, header: Fields, naming: FrameNaming, width: int, height: int
+) -> tuple[Fields, dict[str, Fields]] | None:
+    """hri_msgs/IdsList of the tracked faces and, per face id, its hri_msgs/NormalizedRegionOfInterest2D
+    (box clipped to the image, divided by its size; ``c`` = the pose confidence); None when the naming gives
+    no ROS4HRI ids (:meth:`FrameNaming.hri_id`)."""
+    if naming.hri_id(1) is None:  # the prefixes decide, whatever the track id
+        return None
+    ids = [naming.hri_id(face.track_id) for face in result.faces]
+    scale = np.array([width, height, width, height], dtype=np.float64)
+    rois = {}
+    for face_id, face in zip(ids, result.faces, strict=True):
+        xmin, ymin, xmax, ymax = (float(v) for v in np.clip(np.asarray(face.box) / scale, 0.0, 1.0))
+        confidence = float(np.clip(face.confidence, 0.0, 1.0))
+        rois[face_id] = {
+            "header": header,
+            "xmin": xmin,
+            "ymin": ymin,
+            "xmax": xmax,
+            "ymax": ymax,
+            "c": confidence,
+        }
+    return {"header": header, "ids": ids}, rois
