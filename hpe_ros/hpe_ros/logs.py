@@ -50,6 +50,13 @@ def forward_native_lines(source_fd: int, target_fd: int) -> None:
             os.write(target_fd, pending)
 
 
+def _writes_to_native_stderr(stream: object) -> bool:
+    try:
+        return stream.fileno() == 2  # type: ignore[attr-defined]
+    except (AttributeError, OSError, io.UnsupportedOperation):
+        return False
+
+
 @contextmanager
 def quiet_third_party(verbose: bool = False) -> Iterator[None]:
     """Within the block, third-party log lines are silenced (nothing changes when ``verbose``)."""
@@ -73,12 +80,13 @@ def quiet_third_party(verbose: bool = False) -> Iterator[None]:
     os.dup2(write_fd, 2)
     os.close(write_fd)
     python_stderr = sys.stderr
-    sys.stderr = io.TextIOWrapper(
-        io.FileIO(terminal_fd, "w", closefd=False),
-        encoding=python_stderr.encoding,
-        errors="replace",
-        line_buffering=True,
-    )
+    if _writes_to_native_stderr(python_stderr):  # else it is captured already (a test harness): leave it
+        sys.stderr = io.TextIOWrapper(
+            io.FileIO(terminal_fd, "w", closefd=False),
+            encoding=python_stderr.encoding,
+            errors="replace",
+            line_buffering=True,
+        )
     try:
         yield
     finally:
