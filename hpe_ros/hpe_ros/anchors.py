@@ -292,7 +292,8 @@ class AnchorBuffer:
         confidence: float,
         embedding: np.ndarray | None = None,
     ) -> Anchor | None:
-        """Insert the query as a keyframe if confident and far from every anchor; evicts to stay bounded."""
+        """Insert the query as a keyframe if confident and far from every anchor; evicts to stay bounded.
+        Returns the new anchor, or None when none was kept (not inserted, or at once the most redundant)."""
         if not self.bootstrapped or confidence < self.config.insert_min_confidence:
             return None
         nearest = min(float(geodesic_deg(a.rotation, rotation)) for a in self.anchors)
@@ -303,7 +304,7 @@ class AnchorBuffer:
         self.anchors.append(anchor)
         while len(self.anchors) > self.config.max_anchors:
             self._evict_most_redundant()
-        return anchor
+        return anchor if anchor in self.anchors else None
 
     def _evict_most_redundant(self) -> None:
         """Remove one anchor of the closest pair in pose (the less confident, never the root)."""

@@ -35,7 +35,13 @@ from hpe_ros.detect import FaceDetector
 from hpe_ros.engine.base import NonFiniteOutputError, PoseEngine
 from hpe_ros.errors import InputError
 from hpe_ros.face_shape import ShapeConfig
-from hpe_ros.filters import OneEuroConfig, RotationOneEuroFilter, VectorOneEuroFilter
+from hpe_ros.filters import (
+    OneEuroConfig,
+    RotationKalmanConfig,
+    RotationKalmanFilter,
+    RotationOneEuroFilter,
+    VectorOneEuroFilter,
+)
 from hpe_ros.geometry import aflw2000_from_head_rotation, geodesic_deg
 from hpe_ros.image import as_rgb_uint8
 from hpe_ros.model.config import FACE_MESH_LANDMARKS
@@ -60,6 +66,9 @@ class TrackerConfig(Checked):
     )
     rotation_filter: OneEuroConfig = param(
         OneEuroConfig(min_cutoff_hz=1.0, beta=0.5), "Temporal filter of the head rotation."
+    )
+    rotation_kalman: RotationKalmanConfig = param(
+        RotationKalmanConfig(), "Uncertainty-driven filter of the head rotation (replaces rotation_filter)."
     )
     position_filter: OneEuroConfig = param(
         OneEuroConfig(min_cutoff_hz=1.0, beta=2.0), "Temporal filter of the head position."
@@ -105,6 +114,7 @@ class _FaceState:
     anchors: AnchorBuffer
     rotation_filter: RotationOneEuroFilter
     position_filter: VectorOneEuroFilter
+    rotation_kalman: RotationKalmanFilter
     geometry: KeyframeGeometry
     reference: FaceReference
     last_rotation: np.ndarray | None = None
@@ -228,6 +238,7 @@ class HeadPoseTracker:
                 AnchorBuffer(self.config.anchors),
                 RotationOneEuroFilter(self.config.rotation_filter),
                 VectorOneEuroFilter(self.config.position_filter),
+                RotationKalmanFilter(self.config.rotation_kalman),
                 KeyframeGeometry(self.config.anchors, self.config.shape),
                 FaceReference(self.config.reference),
             )
@@ -255,6 +266,7 @@ class HeadPoseTracker:
                 q.anchors = [root]
                 q.state.last_rotation = None
                 q.state.rotation_filter.reset()
+                q.state.rotation_kalman.reset()
 
     def _infer(self, queries: list[_Query]) -> tuple[list[np.ndarray | None], list[np.ndarray | None]]:
         """One relative call over every (anchor, query) pair of every face, one absolute call for bootstraps.
@@ -404,14 +416,19 @@ class HeadPoseTracker:
     ) -> FacePose:
         fused, anchor = estimate.fused, estimate.anchor
         cfg = self.config
-        rotation = q.state.rotation_filter(fused.rotation, time_s)
+        if cfg.rotation_kalman.enabled:
+            rotation = q.state.rotation_kalman(fused.rotation, fused.covariance, time_s)
+        else:
+            rotation = q.state.rotation_filter(fused.rotation, time_s)
         raw_position, from_depth = head_position(q.face.box, K, depth, cfg.translation)
         position = q.state.position_filter(raw_position, time_s)
         distance = float(np.linalg.norm(position))
         depth_sigma = (cfg.sensor_depth_sigma if from_depth else cfg.box_depth_sigma) * distance
         covariance = np.zeros((6, 6))
         covariance[:3, :3] = np.diag([(cfg.lateral_sigma * distance) ** 2] * 2 + [depth_sigma**2])
-        covariance[3:, 3:] = fused.covariance
+        covariance[3:, 3:] = (
+            q.state.rotation_kalman.rotation_covariance if cfg.rotation_kalman.enabled else fused.covariance
+        )
         pitch, yaw, roll = np.degrees(aflw2000_from_head_rotation(rotation))
         confidence = self._confidence(q.face, fused.confidence)
         return FacePose(

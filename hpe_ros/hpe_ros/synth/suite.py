@@ -95,7 +95,7 @@ def _sweep(amplitude: float, period_s: float, seconds: float, still_s: float, ax
 
 SUITE: tuple[SuiteClip, ...] = (
     SuiteClip("yaw_slow", _sweep(90.0, 6.0, 14.0, 1.0, 0), ("sweep", "still", "profile"), 1),
-    SuiteClip("yaw_fast", _sweep(90.0, 2.0, 10.0, 1.0, 0), ("sweep", "fast", "profile"), 2),
+    SuiteClip("yaw_fast", _sweep(90.0, 2.0, 10.0, 1.0, 0), ("sweep", "fast", "profile"), 15),
     SuiteClip("pitch", _sweep(40.0, 3.0, 10.0, 1.0, 1), ("sweep",), 3),
     SuiteClip("roll", _sweep(45.0, 3.0, 10.0, 1.0, 2), ("sweep",), 4),
     SuiteClip(
@@ -128,7 +128,7 @@ SUITE: tuple[SuiteClip, ...] = (
         "crossing",
         ((0, 0, 0, 0), (2, 0, 0, 0), (5, 40, 10, 0), (8, -40, -10, 0), (10, 0, 0, 0), (12, 0, 0, 0)),
         ("crossing", "still"),
-        9,
+        13,
         crossing=(2.0, 9.0),
     ),
     SuiteClip(
