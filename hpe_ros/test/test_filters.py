@@ -1,5 +1,7 @@
 """One-Euro filters: jitter is smoothed, steps are followed, time jumps restart, rotations stay rotations."""
 
+import itertools
+
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -81,8 +83,8 @@ def test_kalman_filter_stills_a_noisy_still_head():
     out = _kalman_run(truth, sigma_deg=1.0, seed=0, config=RotationKalmanConfig())
     rng = np.random.default_rng(0)
     raw = [Rotation.from_rotvec(rng.normal(0, np.radians(1.0), 3)).as_matrix() for _ in truth]
-    speed = [float(geodesic_deg(a, b)) * 30.0 for a, b in zip(out[30:-1], out[31:], strict=True)]
-    raw_speed = [float(geodesic_deg(a, b)) * 30.0 for a, b in zip(raw[30:-1], raw[31:], strict=True)]
+    speed = [float(geodesic_deg(a, b)) * 30.0 for a, b in itertools.pairwise(out[30:])]
+    raw_speed = [float(geodesic_deg(a, b)) * 30.0 for a, b in itertools.pairwise(raw[30:])]
     assert np.median(speed) < 0.2 * np.median(raw_speed)
     assert float(geodesic_deg(out[-1], np.eye(3))) < 1.0
 
