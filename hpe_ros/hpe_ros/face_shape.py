@@ -7,15 +7,17 @@ over keyframes, weighted by how squarely the keyframe saw that landmark (its sur
 viewing direction), with Huber weights against the landmark's spread so an expression held in one keyframe
 does not bend the shape. The generic canonical cloud is never needed: the first keyframe bootstraps it.
 
-:func:`fit_rotation` poses a query cloud against the shape from its 2-D landmarks only (scaled
-orthographic projection; the mesh's guessed depth is left out), weighting each landmark by its visibility
-under the current estimate and down-weighting the mouth and jaw (the lower part of the face moves with
-speech), and returns a covariance from the fit's residuals.
+:func:`fit_rigid` poses a query cloud against the shape in 3-D (weighted Kabsch) and
+:func:`fit_orthographic` from its 2-D landmarks only (scaled orthographic projection; the mesh's guessed
+depth of the query is left out); both weight each landmark by its visibility under the current estimate and
+down-weight the mouth and jaw (the lower part of the face moves with speech), and return a covariance from
+the fit's residuals.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 from scipy.spatial import cKDTree
@@ -47,6 +49,12 @@ class ShapeConfig(Checked):
         "Landmark weight = (cosine of its normal to the view direction) ** this.",
         minimum=0.0,
         maximum=8.0,
+    )
+    projection: Literal["rigid", "orthographic"] = param(
+        "rigid",
+        "rigid: align the query's 3-D landmarks to the shape (weighted Kabsch); orthographic: fit the "
+        "shape's projection to the query's 2-D landmarks only (leaves out the mesh's guessed depth, but "
+        "its yaw then rests on the shape's depth alone).",
     )
     fit_sigma_floor_deg: float = param(
         1.0, "Least rotation uncertainty (deg) a fit reports.", minimum=0.0, maximum=90.0
@@ -97,7 +105,38 @@ class ShapeFit:
     """Weighted RMS residual in unit-radius cloud units."""
 
 
-def fit_rotation(
+def fit_rigid(
+    shape: np.ndarray,
+    point_weights: np.ndarray,
+    normals: np.ndarray,
+    landmarks: np.ndarray,
+    initial: np.ndarray,
+    config: ShapeConfig,
+) -> ShapeFit:
+    """Rotation of ``landmarks`` [N, 3] against the head-frame ``shape`` in 3-D: weighted Kabsch (scipy's
+    ``align_vectors``) with per-landmark weights = ``point_weights`` × visibility, refitted once with the
+    visibility of the first fit; covariance = the weighted residual variance × scipy's sensitivity matrix."""
+    query = normalised(landmarks)
+    rotation = np.asarray(initial, np.float64)
+    for _ in range(2):
+        weights = point_weights * visibility(rotation, normals, config.visibility_power)
+        w = weights / weights.sum()
+        source = shape - (w[:, None] * shape).sum(0)
+        target = query - (w[:, None] * query).sum(0)
+        scale = float(
+            (w[:, None] * target * (source @ rotation.T)).sum() / max((w[:, None] * source**2).sum(), 1e-12)
+        )
+        fitted, _, sensitivity = Rotation.align_vectors(
+            target, scale * source, weights=w, return_sensitivity=True
+        )
+        rotation = fitted.as_matrix()
+    residual = target - scale * source @ rotation.T
+    variance = float((w * (residual**2).sum(1)).sum()) / 3.0
+    covariance = variance * sensitivity + np.eye(3) * np.radians(config.fit_sigma_floor_deg) ** 2
+    return ShapeFit(rotation, covariance, float(np.sqrt(3.0 * variance)))
+
+
+def fit_orthographic(
     shape: np.ndarray,
     point_weights: np.ndarray,
     normals: np.ndarray,
@@ -202,7 +241,8 @@ class PersonShape:
         """The rotation of a query cloud against the shape, starting from ``initial``."""
         if self.shape is None:
             raise InputError("the person shape has no keyframe yet")
-        return fit_rotation(self.shape, self.point_weights, self.normals, landmarks, initial, self.config)
+        fit = fit_rigid if self.config.projection == "rigid" else fit_orthographic
+        return fit(self.shape, self.point_weights, self.normals, landmarks, initial, self.config)
 
     def _rebuild(self) -> None:
         keys = list(self._clouds)

@@ -8,7 +8,7 @@ from safetensors.numpy import load_file
 from scipy.spatial.transform import Rotation
 
 from hpe_ros.errors import InputError
-from hpe_ros.face_shape import PersonShape, normalised
+from hpe_ros.face_shape import PersonShape, ShapeConfig, normalised
 from hpe_ros.geometry import geodesic_deg
 from hpe_ros.model.default import default_model_path
 
@@ -36,9 +36,10 @@ def rot(yaw: float, pitch: float = 0.0, roll: float = 0.0) -> np.ndarray:
     return Rotation.from_euler("yxz", [yaw, pitch, roll], degrees=True).as_matrix()
 
 
-def test_fit_recovers_the_rotation_from_a_rough_start(generic):
+@pytest.mark.parametrize("projection", ["rigid", "orthographic"])
+def test_fit_recovers_the_rotation_from_a_rough_start(generic, projection):
     rng = np.random.default_rng(0)
-    shape = PersonShape()
+    shape = PersonShape(ShapeConfig(projection=projection))
     shape.add(1, observe(generic, np.eye(3), rng, noise=0.0), np.eye(3))
     for yaw, pitch, roll in [(0, 0, 0), (35, -10, 5), (60, 15, -20), (-70, 5, 30)]:
         R = rot(yaw, pitch, roll)
