@@ -95,7 +95,10 @@ def register_suite(tasks: argparse._SubParsersAction) -> None:
     sub.add_argument("--model", default="default", help="default (the embedded model) or a model file")
     sub.add_argument("--clips", nargs="+", help="only these clips (default: all in suite.json)")
     sub.add_argument(
-        "--variants", nargs="+", default=["relative", "absolute", "constant"], help="tracker variants to run"
+        "--variants",
+        nargs="+",
+        default=["relative", "absolute", "constant"],
+        help="tracker variants: relative, absolute, constant, relative_one_euro, absolute_one_euro",
     )
     sub.add_argument(
         "--param", action="append", default=[], metavar="GROUP.NAME=VALUE", help="tracker parameter override"

@@ -1,10 +1,12 @@
 """``hpe eval suite``: every tracker variant on every clip of the ground-truth video suite, scored.
 
 Variants (:data:`VARIANTS`): ``relative`` (the anchor keyframes: for a landmark engine the person shape and
-the keyframe pose graph), ``absolute`` (the single-frame estimate on every frame, no anchors) and
-``constant`` (the frontal pose on every frame: the floor). Each clip's detections are computed once and
-shared by the variants. The face scored is the tracker's primary (largest) face, which in the suite is the
-person the ground truth describes (the crossing person walks behind, smaller).
+the keyframe pose graph), ``absolute`` (the single-frame estimate on every frame, no anchors),
+``constant`` (the frontal pose on every frame: the floor) and, on request, ``relative_one_euro`` /
+``absolute_one_euro`` (the fixed One-Euro rotation filter instead of the uncertainty-driven one). Each
+clip's detections are computed once and shared by the variants. The face scored is the tracker's primary
+(largest) face, which in the suite is the person the ground truth describes (the crossing person walks
+behind, smaller).
 
 Per variant, pooled over all frames of all clips (JSON keys as issue #14 names them):
 
@@ -28,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hpe_ros.config import with_overrides
 from hpe_ros.errors import InputError
 from hpe_ros.evaluate.harness import FRONTAL
 from hpe_ros.evaluate.report import ensure_output_dir
@@ -36,7 +39,16 @@ from hpe_ros.geometry import biwi_from_head_rotation, geodesic_deg
 from hpe_ros.synth.suite import SuiteEntry, read_manifest
 from hpe_ros.tracker import TrackerConfig
 
-VARIANTS = ("relative", "absolute", "constant")
+VARIANT_SETTINGS: dict[str, tuple[str, dict]] = {
+    "relative": ("relative", {}),
+    "absolute": ("absolute", {}),
+    "relative_one_euro": ("relative", {"rotation_kalman.enabled": False}),
+    "absolute_one_euro": ("absolute", {"rotation_kalman.enabled": False}),
+}
+"""Tracker variants: (estimator, parameter overrides). The *_one_euro variants filter with the fixed One-Euro
+settings instead of the uncertainty-driven filter (the filter's before/after)."""
+VARIANTS = (*VARIANT_SETTINGS, "constant")
+DEFAULT_VARIANTS = ("relative", "absolute", "constant")
 YAW_BINS = {"0-30": (0.0, 30.0), "30-60": (30.0, 60.0), "60-90": (60.0, 1e9)}
 MAX_LAG_FRAMES = 8
 MOVING_DEG_PER_FRAME = 0.5
@@ -108,7 +120,7 @@ def evaluate_suite(
     entries: list[SuiteEntry],
     engine,
     detector,
-    variants: tuple[str, ...] = VARIANTS,
+    variants: tuple[str, ...] = DEFAULT_VARIANTS,
     config: TrackerConfig | None = None,
     max_frames: int | None = None,
     progress: bool = True,
@@ -135,9 +147,18 @@ def evaluate_suite(
         for variant in variants:
             if variant == "constant":
                 continue
+            estimator, overrides = VARIANT_SETTINGS[variant]
             runs[variant], detections = run_tracker(
-                open_frames(), engine, detector, K, variant, detections, progress=progress, config=config
+                open_frames(),
+                engine,
+                detector,
+                K,
+                estimator,
+                detections,
+                progress=progress,
+                config=with_overrides(config or TrackerConfig(), overrides),
             )
+            runs[variant].mode = variant
         count = len(next(iter(runs.values())).stamps_ns) if runs else len(frames)
         if len(frames) < count:
             raise InputError(f"{entry.ground_truth} has {len(frames)} rows for {count} frames")
@@ -161,7 +182,7 @@ def run_suite_eval(
     model: str | Path,
     json_path: str | Path,
     clips: list[str] | None = None,
-    variants: tuple[str, ...] = VARIANTS,
+    variants: tuple[str, ...] = DEFAULT_VARIANTS,
     config: TrackerConfig | None = None,
     detector: str = "blazeface",
     backend: str = "auto",
