@@ -408,7 +408,7 @@ class KeyframeGeometry:
         for a in anchors:
             if a.anchor_id in self.graph.rotations:
                 a.rotation = self.graph.rotations[a.anchor_id]
-        self.shape.set_rotations(self.graph.rotations)
+        self.shape.set_rotations(self.graph.rotations, rebuild=False)
         self.shape.add(anchor.anchor_id, anchor.embedding, anchor.rotation)
 
     def covariance(self, anchor_id: int) -> np.ndarray:

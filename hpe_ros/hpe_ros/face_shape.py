@@ -227,14 +227,15 @@ class PersonShape:
             else:
                 self.clear()
 
-    def set_rotations(self, rotations: dict[int, np.ndarray]) -> None:
-        """Re-merge with re-estimated keyframe rotations (e.g. after a pose-graph solve)."""
+    def set_rotations(self, rotations: dict[int, np.ndarray], rebuild: bool = True) -> None:
+        """Re-merge with re-estimated keyframe rotations (e.g. after a pose-graph solve); ``rebuild=False``
+        defers the merge to the next :meth:`add`."""
         changed = False
         for keyframe, rotation in rotations.items():
             if keyframe in self._rotations:
                 self._rotations[keyframe] = np.asarray(rotation, np.float64)
                 changed = True
-        if changed:
+        if changed and rebuild:
             self._rebuild()
 
     def fit(self, landmarks: np.ndarray, initial: np.ndarray) -> ShapeFit:
@@ -247,8 +248,7 @@ class PersonShape:
     def _rebuild(self) -> None:
         keys = list(self._clouds)
         head = np.stack([self._clouds[k] @ self._rotations[k] for k in keys])  # rows: (Rᵀ q)ᵀ
-        reference = head[0] if self.shape is None else self.shape
-        normals = surface_normals(reference)
+        normals = surface_normals(head[0]) if self.normals is None else self.normals
         seen = np.stack([visibility(self._rotations[k], normals, self.config.visibility_power) for k in keys])
         mean = (seen[:, :, None] * head).sum(0) / seen.sum(0)[:, None]
         for _ in range(2):  # Huber weights against each landmark's spread over the keyframes
