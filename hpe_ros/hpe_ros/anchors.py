@@ -23,7 +23,9 @@ from scipy.spatial.transform import Rotation
 
 from hpe_ros.config import Checked, param
 from hpe_ros.errors import InputError
+from hpe_ros.face_shape import PersonShape, ShapeConfig, normalised, visibility, weighted_alignment
 from hpe_ros.geometry import average_rotations, compose_relative, geodesic_deg
+from hpe_ros.pose_graph import KeyframeGraph
 
 AnchorPolicy = Literal["nearest", "recent", "neutral", "best"]
 ANCHOR_POLICIES: tuple[str, ...] = get_args(AnchorPolicy)
@@ -74,6 +76,41 @@ class AnchorConfig(Checked):
         "Confidence = exp(-sigma / this) x inlier fraction, sigma the rotation std (deg).",
         minimum=0.01,
         maximum=180.0,
+    )
+
+    keyframe_prior_frontal_deg: float = param(
+        4.0,
+        "Landmark engines: sigma (deg) of a keyframe's absolute prior when it faces the camera.",
+        minimum=0.01,
+        maximum=180.0,
+    )
+    keyframe_prior_profile_deg: float = param(
+        40.0,
+        "Landmark engines: sigma (deg) added to a keyframe's absolute prior in full profile (x sin^2 of "
+        "its angle to frontal): absolute estimates are weak at large yaw.",
+        minimum=0.0,
+        maximum=180.0,
+    )
+    root_prior_deg: float = param(
+        2.0,
+        "Landmark engines: sigma (deg) of the root keyframe's prior (a calibrated root: a tenth of it).",
+        minimum=0.01,
+        maximum=180.0,
+    )
+    edge_sigma_deg: float = param(
+        1.0,
+        "Landmark engines: sigma (deg) of a relative edge between two keyframes at the same pose.",
+        minimum=0.01,
+        maximum=90.0,
+    )
+    edge_sigma_per_deg: float = param(
+        0.1,
+        "Landmark engines: edge sigma added per degree of gap between its keyframes.",
+        minimum=0.0,
+        maximum=10.0,
+    )
+    edges_per_keyframe: int = param(
+        3, "Landmark engines: a new keyframe is linked to this many nearest keyframes.", minimum=1, maximum=16
     )
 
     def __post_init__(self) -> None:
@@ -163,6 +200,8 @@ class AnchorBuffer:
         self.config = config or AnchorConfig()
         self.anchors: list[Anchor] = []
         self.root_id: int | None = None
+        self.calibrated = False
+        """True while the root was set by :meth:`calibrate` (the user's chosen reference)."""
         self._candidates: list[Anchor] = []
         self._next_id = 1
 
@@ -176,14 +215,22 @@ class AnchorBuffer:
         self.anchors.clear()
         self._candidates.clear()
         self.root_id = None
+        self.calibrated = False
 
     def calibrate(self, crop: np.ndarray, stamp_ns: int, rotation: np.ndarray | None = None) -> Anchor:
         """Restart from an explicit keyframe (default: the person looks straight at the camera, R = I)."""
         self.clear()
-        return self._add_root(self._make(crop, stamp_ns, np.eye(3) if rotation is None else rotation, 1.0))
+        root = self._add_root(self._make(crop, stamp_ns, np.eye(3) if rotation is None else rotation, 1.0))
+        self.calibrated = True
+        return root
 
     def offer_bootstrap(
-        self, crop: np.ndarray, stamp_ns: int, rotation: np.ndarray, confidence: float
+        self,
+        crop: np.ndarray,
+        stamp_ns: int,
+        rotation: np.ndarray,
+        confidence: float,
+        embedding: np.ndarray | None = None,
     ) -> bool:
         """Add an absolute-mode estimate while not bootstrapped; returns True once the root anchor is set.
 
@@ -193,6 +240,7 @@ class AnchorBuffer:
         if self.bootstrapped:
             return True
         candidate = self._make(crop, stamp_ns, rotation, confidence)
+        candidate.embedding = embedding
         self._candidates.append(candidate)
         angles = [float(geodesic_deg(c.rotation, np.eye(3))) for c in self._candidates]
         best = int(np.argmin(angles))
@@ -237,19 +285,26 @@ class AnchorBuffer:
         return AnchorEstimate(fused, anchors[int(np.argmin(distance))], int(fused.inliers.sum()))
 
     def consider(
-        self, crop: np.ndarray, stamp_ns: int, rotation: np.ndarray, confidence: float
+        self,
+        crop: np.ndarray,
+        stamp_ns: int,
+        rotation: np.ndarray,
+        confidence: float,
+        embedding: np.ndarray | None = None,
     ) -> Anchor | None:
-        """Insert the query as a keyframe if confident and far from every anchor; evicts to stay bounded."""
+        """Insert the query as a keyframe if confident and far from every anchor; evicts to stay bounded.
+        Returns the new anchor, or None when none was kept (not inserted, or at once the most redundant)."""
         if not self.bootstrapped or confidence < self.config.insert_min_confidence:
             return None
         nearest = min(float(geodesic_deg(a.rotation, rotation)) for a in self.anchors)
         if nearest < self.config.insert_min_angle_deg:
             return None
         anchor = self._make(crop, stamp_ns, rotation, confidence)
+        anchor.embedding = embedding
         self.anchors.append(anchor)
         while len(self.anchors) > self.config.max_anchors:
             self._evict_most_redundant()
-        return anchor
+        return anchor if anchor in self.anchors else None
 
     def _evict_most_redundant(self) -> None:
         """Remove one anchor of the closest pair in pose (the less confident, never the root)."""
@@ -276,3 +331,86 @@ class AnchorBuffer:
         self.anchors = [anchor]
         self.root_id = anchor.anchor_id
         return anchor
+
+
+def prior_sigma_deg(rotation: np.ndarray, config: AnchorConfig) -> float:
+    """Reliability of an absolute estimate as a sigma (deg): strong near frontal, weak toward profile."""
+    angle = min(float(np.radians(geodesic_deg(rotation, np.eye(3)))), np.pi / 2)
+    return config.keyframe_prior_frontal_deg + config.keyframe_prior_profile_deg * np.sin(angle) ** 2
+
+
+class KeyframeGeometry:
+    """What the keyframes of one face buy a landmark engine (one whose cached part is 468 landmarks).
+
+    A geometric relative pose composed with the anchor's pose equals the absolute answer, so the buffer pays
+    only through what single frames lack: the keyframes' landmark clouds merged into the person's own shape
+    (:class:`~hpe_ros.face_shape.PersonShape`, which queries are fitted to), and a keyframe pose graph
+    (:class:`~hpe_ros.pose_graph.KeyframeGraph`: relative edges between nearby keyframes, absolute priors
+    weighted by :func:`prior_sigma_deg`) that re-estimates the keyframe poses the shape is merged with.
+    """
+
+    def __init__(self, config: AnchorConfig, shape_config: ShapeConfig | None = None) -> None:
+        self.config = config
+        self.shape = PersonShape(shape_config)
+        self.graph = KeyframeGraph(max_edges_per_node=2 * config.edges_per_keyframe)
+        self.root_id: int | None = None
+
+    def clear(self) -> None:
+        self.shape.clear()
+        self.graph.clear()
+        self.root_id = None
+
+    def start(self, root: Anchor, calibrated: bool) -> None:
+        """Restart from a root keyframe (with its landmarks as ``embedding``)."""
+        self.clear()
+        sigma = self.config.root_prior_deg * (0.1 if calibrated else 1.0)
+        self.graph.add_node(root.anchor_id, root.rotation, sigma)
+        self.graph.solve()
+        self.shape.add(root.anchor_id, root.embedding, root.rotation)
+        self.root_id = root.anchor_id
+
+    def estimate(self, landmarks: np.ndarray, initial: np.ndarray) -> FusedRotation:
+        """The query's rotation: its landmarks fitted to the person's shape, starting from ``initial``."""
+        fit = self.shape.fit(landmarks, initial)
+        sigma_deg = float(np.degrees(np.sqrt(np.trace(fit.covariance) / 3.0)))
+        confidence = float(np.exp(-sigma_deg / self.config.confidence_scale_deg))
+        return FusedRotation(fit.rotation, sigma_deg, fit.covariance, np.ones(1, bool), confidence)
+
+    def insert(self, anchor: Anchor, absolute_rotation: np.ndarray, anchors: list[Anchor]) -> None:
+        """Add a new keyframe: its prior, edges to its nearest keyframes, a solve, the re-merged shape.
+
+        ``anchors`` is the buffer after insertion and eviction; keyframes no longer in it are dropped, and
+        every kept anchor's rotation is updated to the graph's solution.
+        """
+        kept = {a.anchor_id for a in anchors}
+        for node in [n for n in self.graph.rotations if n not in kept]:
+            self.graph.remove_node(node)
+            self.shape.remove(node)
+        others = sorted(
+            (a for a in anchors if a.anchor_id in self.graph.rotations),
+            key=lambda a: float(geodesic_deg(a.rotation, anchor.rotation)),
+        )[: self.config.edges_per_keyframe]
+        sigma = prior_sigma_deg(absolute_rotation, self.config)
+        self.graph.add_node(anchor.anchor_id, anchor.rotation, sigma, absolute_rotation)
+        new_cloud = normalised(anchor.embedding)
+        for other in others:
+            seen = np.minimum(
+                visibility(other.rotation, self.shape.normals, self.shape.config.visibility_power),
+                visibility(anchor.rotation, self.shape.normals, self.shape.config.visibility_power),
+            )
+            relative = weighted_alignment(
+                normalised(other.embedding), new_cloud, seen * self.shape.point_weights
+            )
+            gap = float(geodesic_deg(other.rotation, anchor.rotation))
+            sigma = self.config.edge_sigma_deg + self.config.edge_sigma_per_deg * gap
+            self.graph.add_edge(other.anchor_id, anchor.anchor_id, relative, sigma)
+        self.graph.solve()
+        for a in anchors:
+            if a.anchor_id in self.graph.rotations:
+                a.rotation = self.graph.rotations[a.anchor_id]
+        self.shape.set_rotations(self.graph.rotations, rebuild=False)
+        self.shape.add(anchor.anchor_id, anchor.embedding, anchor.rotation)
+
+    def covariance(self, anchor_id: int) -> np.ndarray:
+        """The graph's marginal covariance (rad²) of a keyframe."""
+        return self.graph.covariance(anchor_id)

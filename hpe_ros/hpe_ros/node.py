@@ -36,6 +36,7 @@ from rclpy.logging import get_logger
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosidl_runtime_py import set_message_fields
 from sensor_msgs.msg import CameraInfo, Image
+from std_srvs.srv import Trigger
 from tf2_ros import TransformBroadcaster
 from visualization_msgs.msg import MarkerArray
 
@@ -204,7 +205,8 @@ class HeadPoseNode(LifecycleNode):
             on_error=self._on_worker_error,
         )
         timer = self.create_timer(self.settings.diagnostics_period_s, self._publish_diagnostics)
-        self._live = [*subscriptions, timer]
+        calibrate = self.create_service(Trigger, "~/calibrate", self._on_calibrate)
+        self._live = [*subscriptions, timer, calibrate]
         self.get_logger().info(
             f"tracking faces on {self.resolve_topic_name('image')} (detector "
             f"{self._values['detector']}, anchor policy {self.tracker.config.anchors.policy})"
@@ -234,6 +236,8 @@ class HeadPoseNode(LifecycleNode):
         for entity in self._live:
             if hasattr(entity, "cancel"):
                 self.destroy_timer(entity)
+            elif hasattr(entity, "srv_type"):
+                self.destroy_service(entity)
             else:
                 self.destroy_subscription(entity)
         for publisher in [*self.publishers_by_topic.values(), *self._hri_rois.values()]:
@@ -263,6 +267,15 @@ class HeadPoseNode(LifecycleNode):
     def _on_image(self, msg: Image) -> None:
         self.health.frame_received()
         self.worker.submit(_Frame(msg, self._camera_info, self._depth, self._detections))
+
+    def _on_calibrate(self, _request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """~/calibrate: the primary face's current head rotation becomes its reference (TF face_ref_<id>)."""
+        track_id = self.tracker.request_primary_calibration()
+        response.success = track_id is not None
+        response.message = (
+            f"face {track_id} is calibrated on the next frame" if response.success else "no face"
+        )
+        return response
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         self._camera_info = Stamped(time.monotonic_ns(), msg)

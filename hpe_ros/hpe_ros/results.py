@@ -41,6 +41,9 @@ class FacePose:
     num_anchors: int
     """Anchors fused; 0 while bootstrapping from absolute estimates."""
     position_from_depth: bool
+    reference_rotation: np.ndarray | None = None
+    """R_cam←reference: the head rotation recorded when this face was calibrated (:mod:`hpe_ros.reference`);
+    None until then."""
 
 
 @dataclass

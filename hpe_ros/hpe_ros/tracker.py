@@ -20,16 +20,32 @@ from typing import Literal, get_args
 
 import numpy as np
 
-from hpe_ros.anchors import Anchor, AnchorBuffer, AnchorConfig, AnchorEstimate, fuse_rotations
+from hpe_ros.anchors import (
+    Anchor,
+    AnchorBuffer,
+    AnchorConfig,
+    AnchorEstimate,
+    KeyframeGeometry,
+    fuse_rotations,
+)
 from hpe_ros.camera import checked_intrinsics
 from hpe_ros.config import Checked, param
 from hpe_ros.crop import FACE_BOX_MARGIN, box_from_detection, network_input
 from hpe_ros.detect import FaceDetector
 from hpe_ros.engine.base import NonFiniteOutputError, PoseEngine
 from hpe_ros.errors import InputError
-from hpe_ros.filters import OneEuroConfig, RotationOneEuroFilter, VectorOneEuroFilter
-from hpe_ros.geometry import aflw2000_from_head_rotation
+from hpe_ros.face_shape import ShapeConfig
+from hpe_ros.filters import (
+    OneEuroConfig,
+    RotationKalmanConfig,
+    RotationKalmanFilter,
+    RotationOneEuroFilter,
+    VectorOneEuroFilter,
+)
+from hpe_ros.geometry import aflw2000_from_head_rotation, geodesic_deg
 from hpe_ros.image import as_rgb_uint8
+from hpe_ros.model.config import FACE_MESH_LANDMARKS
+from hpe_ros.reference import FaceReference, ReferenceConfig
 from hpe_ros.results import FacePose, FrameResult
 from hpe_ros.tracks import FaceTracks, FaceTracksConfig, TrackedFace
 from hpe_ros.translation import TranslationConfig, head_position
@@ -45,13 +61,20 @@ class TrackerConfig(Checked):
 
     tracking: FaceTracksConfig = param(FaceTracksConfig(), "Face tracks: ids, hysteresis, re-identification.")
     anchors: AnchorConfig = param(AnchorConfig(), "The per-face anchor keyframe buffer.")
+    shape: ShapeConfig = param(
+        ShapeConfig(), "Landmark engines: the person-specific shape and the fit to it."
+    )
     rotation_filter: OneEuroConfig = param(
         OneEuroConfig(min_cutoff_hz=1.0, beta=0.5), "Temporal filter of the head rotation."
+    )
+    rotation_kalman: RotationKalmanConfig = param(
+        RotationKalmanConfig(), "Uncertainty-driven filter of the head rotation (replaces rotation_filter)."
     )
     position_filter: OneEuroConfig = param(
         OneEuroConfig(min_cutoff_hz=1.0, beta=2.0), "Temporal filter of the head position."
     )
     translation: TranslationConfig = param(TranslationConfig(), "Head position from the box or depth.")
+    reference: ReferenceConfig = param(ReferenceConfig(), "Per-face chosen reference (calibration).")
     estimator: Estimator = param(
         "relative",
         "relative: anchor keyframes + the relative network; absolute: the single-frame network on every "
@@ -91,6 +114,9 @@ class _FaceState:
     anchors: AnchorBuffer
     rotation_filter: RotationOneEuroFilter
     position_filter: VectorOneEuroFilter
+    rotation_kalman: RotationKalmanFilter
+    geometry: KeyframeGeometry
+    reference: FaceReference
     last_rotation: np.ndarray | None = None
 
 
@@ -100,6 +126,8 @@ class _Query:
     state: _FaceState
     crop: np.ndarray
     anchors: list[Anchor]
+    landmarks: np.ndarray | None = None
+    """Landmark engines in relative mode: the query's landmarks [468, 3] (the engine's cached part)."""
 
 
 class HeadPoseTracker:
@@ -116,6 +144,14 @@ class HeadPoseTracker:
         self.last_stamp_ns: int | None = None
         self.clock_resets = 0
         self._calibrate: set[int] | None = None
+        self.primary_track_id: int | None = None
+        """Track id of the last frame's primary (largest) face."""
+        self.geometric = (
+            self.config.estimator == "relative"
+            and "relative_cached" in engine.modes
+            and tuple(engine.token_shape or ()) == (FACE_MESH_LANDMARKS, 3)
+        )
+        """A landmark engine in relative mode: the keyframes buy a person shape and a pose graph."""
 
     def reset(self) -> None:
         """Forget every track, its anchors and the last stamp (new ids follow; the next frame, whatever its
@@ -129,8 +165,15 @@ class HeadPoseTracker:
         return {track_id: len(state.anchors.anchors) for track_id, state in self.states.items()}
 
     def request_calibration(self, track_ids: set[int] | None = None) -> None:
-        """On the next frame, these tracks (None: all) look straight at the camera (new root)."""
+        """On the next frame these tracks (None: all) record their head rotation as their reference
+        (:mod:`hpe_ros.reference`); their poses do not change."""
         self._calibrate = set() if track_ids is None else set(track_ids)
+
+    def request_primary_calibration(self) -> int | None:
+        """Calibrate the primary face of the last frame on the next frame; its track id (None: no face)."""
+        if self.primary_track_id is not None:
+            self.request_calibration({self.primary_track_id})
+        return self.primary_track_id
 
     def process(
         self,
@@ -168,10 +211,12 @@ class HeadPoseTracker:
             poses = [self._output(q, est, stamp_ns, time_s, K, depth) for q, est in estimates]
 
         areas = [float(np.prod(p.box[2:] - p.box[:2])) for p in poses]
+        primary = int(np.argmax(areas)) if areas else -1
+        self.primary_track_id = poses[primary].track_id if poses else None
         return FrameResult(
             stamp_ns=int(stamp_ns),
             faces=poses,
-            primary_index=int(np.argmax(areas)) if areas else -1,
+            primary_index=primary,
             num_detections=len(found),
             timings_ms=timings,
             reset=reset,
@@ -196,6 +241,9 @@ class HeadPoseTracker:
                 AnchorBuffer(self.config.anchors),
                 RotationOneEuroFilter(self.config.rotation_filter),
                 VectorOneEuroFilter(self.config.position_filter),
+                RotationKalmanFilter(self.config.rotation_kalman),
+                KeyframeGeometry(self.config.anchors, self.config.shape),
+                FaceReference(self.config.reference),
             )
             self.states[face.track_id] = state
         square = box_from_detection(*face.box, margin=self.config.crop_margin)
@@ -205,25 +253,31 @@ class HeadPoseTracker:
         return _Query(face, state, crop, anchors)
 
     def _apply_calibrations(self, queries: list[_Query], stamp_ns: int) -> None:
-        """Apply a pending calibration request (or bootstrap without an absolute model): new frontal roots."""
+        """Mark the faces of a pending calibration request; without an absolute mode, bootstrap a face
+        from a frontal root (R = I)."""
         wanted = self._calibrate
         self._calibrate = None
+        for q in queries:
+            if wanted is not None and (not wanted or q.face.track_id in wanted):
+                q.state.reference.requested = True
         if self.config.estimator == "absolute":
             return
         no_absolute = "absolute" not in self.engine.modes
         for q in queries:
-            requested = wanted is not None and (not wanted or q.face.track_id in wanted)
-            if requested or (no_absolute and not q.state.anchors.bootstrapped):
+            if no_absolute and not q.state.anchors.bootstrapped:
                 root = q.state.anchors.calibrate(q.crop, stamp_ns)
                 q.anchors = [root]
                 q.state.last_rotation = None
                 q.state.rotation_filter.reset()
+                q.state.rotation_kalman.reset()
 
     def _infer(self, queries: list[_Query]) -> tuple[list[np.ndarray | None], list[np.ndarray | None]]:
         """One relative call over every (anchor, query) pair of every face, one absolute call for bootstraps.
 
         A batch with a non-finite output leaves its faces without an estimate this frame (counted as dropped).
         """
+        if self.geometric:
+            return self._infer_landmarks(queries)
         relative: list[np.ndarray | None] = [None] * len(queries)
         absolute: list[np.ndarray | None] = [None] * len(queries)
         paired = [i for i, q in enumerate(queries) if q.anchors]
@@ -246,6 +300,62 @@ class HeadPoseTracker:
             except NonFiniteOutputError:
                 pass
         return relative, absolute
+
+    def _infer_landmarks(
+        self, queries: list[_Query]
+    ) -> tuple[list[np.ndarray | None], list[np.ndarray | None]]:
+        """Landmark engines in relative mode: one landmark call for every face, the absolute call only for
+        faces still bootstrapping (relative poses come from the keyframe geometry, not the engine)."""
+        absolute: list[np.ndarray | None] = [None] * len(queries)
+        if not queries:
+            return [], []
+        try:
+            landmarks = self.engine.embed_anchors(np.stack([q.crop for q in queries]))
+        except NonFiniteOutputError:
+            return [None] * len(queries), absolute
+        for q, cloud in zip(queries, landmarks, strict=True):
+            q.landmarks = cloud
+        lonely = [i for i, q in enumerate(queries) if not q.state.anchors.bootstrapped]
+        if lonely:
+            try:
+                rotations, _ = self.engine.infer_absolute(np.stack([queries[i].crop for i in lonely]))
+                for i, rotation in zip(lonely, rotations, strict=True):
+                    absolute[i] = rotation
+            except NonFiniteOutputError:
+                pass
+        return [None] * len(queries), absolute
+
+    def _geometric_estimate(
+        self, q: _Query, absolute_rotation: np.ndarray | None, stamp_ns: int
+    ) -> AnchorEstimate | None:
+        """A landmark engine's estimate: bootstrap, then the query fitted to the person's shape; a new
+        keyframe gets an absolute prior (one absolute call) and joins the pose graph."""
+        buffer, geometry = q.state.anchors, q.state.geometry
+        if buffer.bootstrapped and geometry.root_id != buffer.root_id:  # calibrated (or no absolute mode)
+            root = next(a for a in buffer.anchors if a.anchor_id == buffer.root_id)
+            if root.embedding is None:
+                root.embedding = q.landmarks
+            geometry.start(root, buffer.calibrated)
+        if not buffer.bootstrapped:
+            if absolute_rotation is None:
+                return None
+            fused = fuse_rotations(absolute_rotation[None], None, buffer.config)
+            if buffer.offer_bootstrap(q.crop, stamp_ns, fused.rotation, fused.confidence, q.landmarks):
+                geometry.start(buffer.anchors[0], calibrated=False)
+            return AnchorEstimate(fused, None, 0)
+        root = next(a for a in buffer.anchors if a.anchor_id == buffer.root_id)
+        initial = root.rotation if q.state.last_rotation is None else q.state.last_rotation
+        fused = geometry.estimate(q.landmarks, initial)
+        anchor = min(buffer.anchors, key=lambda a: float(geodesic_deg(a.rotation, fused.rotation)))
+        confidence = self._confidence(q.face, fused.confidence)
+        added = buffer.consider(q.crop, stamp_ns, fused.rotation, confidence, q.landmarks)
+        if added is not None:
+            try:
+                prior = self.engine.infer_absolute(q.crop[None])[0][0]
+            except NonFiniteOutputError:
+                prior = fused.rotation
+            geometry.insert(added, prior, buffer.anchors)
+        return AnchorEstimate(fused, anchor, len(buffer.anchors))
 
     def _infer_pairs(self, anchors: list[Anchor], query_batch: np.ndarray) -> np.ndarray:
         """Relative rotations of (anchor, query) pairs; with a cached-anchor engine each anchor's per-frame
@@ -272,7 +382,11 @@ class HeadPoseTracker:
         out = []
         for q, rel, absolute_rotation in zip(queries, relative, absolute, strict=True):
             buffer = q.state.anchors
-            if rel is not None:
+            if q.landmarks is not None:
+                estimate = self._geometric_estimate(q, absolute_rotation, stamp_ns)
+                if estimate is None:
+                    continue
+            elif rel is not None:
                 estimate = buffer.fuse(q.anchors, rel)
                 confidence = self._confidence(q.face, estimate.fused.confidence)
                 buffer.consider(q.crop, stamp_ns, estimate.fused.rotation, confidence)
@@ -305,15 +419,21 @@ class HeadPoseTracker:
     ) -> FacePose:
         fused, anchor = estimate.fused, estimate.anchor
         cfg = self.config
-        rotation = q.state.rotation_filter(fused.rotation, time_s)
+        if cfg.rotation_kalman.enabled:
+            rotation = q.state.rotation_kalman(fused.rotation, fused.covariance, time_s)
+        else:
+            rotation = q.state.rotation_filter(fused.rotation, time_s)
         raw_position, from_depth = head_position(q.face.box, K, depth, cfg.translation)
         position = q.state.position_filter(raw_position, time_s)
         distance = float(np.linalg.norm(position))
         depth_sigma = (cfg.sensor_depth_sigma if from_depth else cfg.box_depth_sigma) * distance
         covariance = np.zeros((6, 6))
         covariance[:3, :3] = np.diag([(cfg.lateral_sigma * distance) ** 2] * 2 + [depth_sigma**2])
-        covariance[3:, 3:] = fused.covariance
+        covariance[3:, 3:] = (
+            q.state.rotation_kalman.rotation_covariance if cfg.rotation_kalman.enabled else fused.covariance
+        )
         pitch, yaw, roll = np.degrees(aflw2000_from_head_rotation(rotation))
+        confidence = self._confidence(q.face, fused.confidence)
         return FacePose(
             track_id=q.face.track_id,
             stamp_ns=int(stamp_ns),
@@ -325,12 +445,13 @@ class HeadPoseTracker:
             yaw_deg=float(yaw),
             pitch_deg=float(pitch),
             roll_deg=float(roll),
-            confidence=self._confidence(q.face, fused.confidence),
+            confidence=confidence,
             spread_deg=fused.spread_deg,
             anchor_id=0 if anchor is None else anchor.anchor_id,
             anchor_stamp_ns=stamp_ns if anchor is None else anchor.stamp_ns,
             num_anchors=estimate.num_anchors,
             position_from_depth=from_depth,
+            reference_rotation=q.state.reference.update(rotation, confidence),
         )
 
 

@@ -1,9 +1,18 @@
 """One-Euro filters: jitter is smoothed, steps are followed, time jumps restart, rotations stay rotations."""
 
+import itertools
+
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from hpe_ros.filters import OneEuroConfig, RotationOneEuroFilter, VectorOneEuroFilter, smoothing_factor
+from hpe_ros.filters import (
+    OneEuroConfig,
+    RotationKalmanConfig,
+    RotationKalmanFilter,
+    RotationOneEuroFilter,
+    VectorOneEuroFilter,
+    smoothing_factor,
+)
 from hpe_ros.geometry import geodesic_deg
 
 FPS = 30.0
@@ -56,3 +65,48 @@ def test_rotation_filter_smooths_jitter_and_follows_a_turn():
     assert geodesic_deg(out[75], turned.as_matrix()) < 2.0
     filt.reset()
     np.testing.assert_allclose(filt(sequence[0], 100.0), sequence[0])
+
+
+def _kalman_run(truth: list[np.ndarray], sigma_deg: float, seed: int, config=None) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    kalman = RotationKalmanFilter(config or RotationKalmanConfig(measurement_sigma_floor_deg=0.0))
+    covariance = np.eye(3) * np.radians(sigma_deg) ** 2
+    out = []
+    for k, R in enumerate(truth):
+        measured = Rotation.from_rotvec(rng.normal(0, np.radians(sigma_deg), 3)).as_matrix() @ R
+        out.append(kalman(measured, covariance, k / 30.0))
+    return out
+
+
+def test_kalman_filter_stills_a_noisy_still_head():
+    truth = [np.eye(3)] * 90
+    out = _kalman_run(truth, sigma_deg=1.0, seed=0, config=RotationKalmanConfig())
+    rng = np.random.default_rng(0)
+    raw = [Rotation.from_rotvec(rng.normal(0, np.radians(1.0), 3)).as_matrix() for _ in truth]
+    speed = [float(geodesic_deg(a, b)) * 30.0 for a, b in itertools.pairwise(out[30:])]
+    raw_speed = [float(geodesic_deg(a, b)) * 30.0 for a, b in itertools.pairwise(raw[30:])]
+    assert np.median(speed) < 0.2 * np.median(raw_speed)
+    assert float(geodesic_deg(out[-1], np.eye(3))) < 1.0
+
+
+def test_kalman_filter_follows_a_turn_with_little_lag():
+    truth = [Rotation.from_euler("y", 2.0 * k, degrees=True).as_matrix() for k in range(60)]  # 60 deg/s
+    out = _kalman_run(truth, sigma_deg=1.0, seed=1)
+    lagged = [float(geodesic_deg(out[k], truth[k])) for k in range(30, 60)]
+    assert np.mean(lagged) < 2.0, "a constant turn is tracked without a steady lag (< one frame of 2 deg)"
+
+
+def test_kalman_filter_trusts_confident_measurements_more():
+    kalman = RotationKalmanFilter(RotationKalmanConfig(measurement_sigma_floor_deg=0.0))
+    turned = Rotation.from_euler("y", 5.0, degrees=True).as_matrix()
+    small, large = np.eye(3) * np.radians(0.5) ** 2, np.eye(3) * np.radians(10.0) ** 2
+    for k in range(30):
+        kalman(np.eye(3), small, k / 30.0)
+    confident = RotationKalmanFilter(RotationKalmanConfig(measurement_sigma_floor_deg=0.0))
+    for k in range(30):
+        confident(np.eye(3), small, k / 30.0)
+    moved_uncertain = geodesic_deg(kalman(turned, large, 1.0), np.eye(3))
+    moved_confident = geodesic_deg(confident(turned, small, 1.0), np.eye(3))
+    assert moved_uncertain < 0.5 * moved_confident
+    kalman.reset()
+    assert np.allclose(kalman(turned, large, 2.0), turned), "after a reset the next measurement passes"

@@ -78,6 +78,10 @@ def test_head_pose_array_cdr_round_trip() -> None:
             box_width=64.0,
             box_height=70.0,
             detection_score=0.95,
+            has_reference=track_id == 4,
+            reference_frame_id=f"face_ref_{track_id}" if track_id == 4 else "",
+            orientation_in_reference=types["geometry_msgs/msg/Quaternion"](x=0.0, y=0.1, z=0.0, w=0.995),
+            angle_from_reference=11.5,
         )
 
     message = types["hpe_msgs/msg/HeadPoseArray"](header=header, faces=[face(1), face(4)], primary_index=0)
@@ -88,6 +92,8 @@ def test_head_pose_array_cdr_round_trip() -> None:
     assert back.faces[1].face_frame_id == "face_4"
     assert back.faces[1].pose.covariance[21] == pytest.approx(0.04)
     assert back.faces[0].anchor_stamp.nanosec == 123456789
+    assert back.faces[1].has_reference and back.faces[1].reference_frame_id == "face_ref_4"
+    assert not back.faces[0].has_reference and back.faces[1].angle_from_reference == pytest.approx(11.5)
     assert back.header.frame_id == "camera_color_optical_frame"
 
 

@@ -155,7 +155,7 @@ def test_time_jump_resets_tracks_and_anchors(engine):
     assert not steady.reset and steady.faces[0].track_id == 3
 
 
-def test_lost_track_drops_its_state_and_calibration_sets_a_frontal_root(engine):
+def test_lost_track_drops_its_state_and_calibration_sets_a_reference_not_a_root(engine):
     tracker, detector = make_tracker(engine)
     tracker.config.tracking.reid_window_s = 0.1
     tracker.config.tracking.max_missed_s = 0.05
@@ -164,11 +164,12 @@ def test_lost_track_drops_its_state_and_calibration_sets_a_frontal_root(engine):
     for _ in range(3):
         tracker.process(frame(0), stamp, K)
         stamp += FRAME_NS
+    root_before = tracker.states[1].anchors.anchors[0]
     tracker.request_calibration()
     calibrated = tracker.process(frame(1), stamp, K)
-    root = tracker.states[1].anchors.anchors[0]
-    np.testing.assert_array_equal(root.rotation, np.eye(3))
-    assert root.stamp_ns == stamp and calibrated.faces[0].num_anchors == 1
+    assert tracker.states[1].anchors.anchors[0] is root_before, "calibration does not touch the anchors"
+    face = calibrated.faces[0]
+    np.testing.assert_array_equal(face.reference_rotation, face.rotation)
     detector.set([])
     for _ in range(10):
         stamp += FRAME_NS

@@ -1,4 +1,5 @@
-"""``hpe eval aflw2000|aflw2000-rel|synth|video``: score a model on real images, synthetic pairs or a clip."""
+"""``hpe eval aflw2000|aflw2000-rel|synth|video|suite``: score a model on real images, synthetic pairs,
+a clip or the video suite."""
 
 from __future__ import annotations
 
@@ -54,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         sub.set_defaults(func=run)
     register_synth(tasks)
     register_video(tasks)
+    register_suite(tasks)
 
 
 def register_synth(tasks: argparse._SubParsersAction) -> None:
@@ -97,6 +99,64 @@ def register_video(tasks: argparse._SubParsersAction) -> None:
     sub.add_argument("--max-frames", type=int, help="only the first N frames")
     sub.add_argument("--no-progress", action="store_true", help="no progress bar")
     sub.set_defaults(func=run_video)
+
+
+def register_suite(tasks: argparse._SubParsersAction) -> None:
+    """``hpe eval suite --suite DIR``."""
+    description = "every tracker variant on every clip of the ground-truth video suite (hpe synth suite)"
+    sub = tasks.add_parser("suite", help=description, description=description)
+    sub.add_argument("--suite", required=True, help="folder written by `hpe synth suite --out DIR`")
+    sub.add_argument("--json", required=True, help="report JSON path")
+    sub.add_argument("--model", default="default", help="default (the embedded model) or a model file")
+    sub.add_argument("--clips", nargs="+", help="only these clips (default: all in suite.json)")
+    sub.add_argument(
+        "--variants",
+        nargs="+",
+        default=["relative", "absolute", "constant"],
+        help="tracker variants: relative, absolute, constant, relative_one_euro, absolute_one_euro",
+    )
+    sub.add_argument(
+        "--param", action="append", default=[], metavar="GROUP.NAME=VALUE", help="tracker parameter override"
+    )
+    sub.add_argument("--detector", default="blazeface", help="blazeface, blazeface-short or an ONNX file")
+    sub.add_argument("--backend", default="auto", help="auto, torch, onnxruntime or tensorrt")
+    sub.add_argument("--max-frames", type=int, help="only the first N frames of each clip")
+    sub.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sub.set_defaults(func=run_suite)
+
+
+def run_suite(args: argparse.Namespace) -> int:
+    """Run ``hpe eval suite`` and print one line per variant."""
+    from hpe_ros.config import parse_assignments, with_overrides
+    from hpe_ros.evaluate.suite import run_suite_eval
+    from hpe_ros.model.default import require_source_camera, resolve_model
+    from hpe_ros.tracker import TrackerConfig
+
+    model = resolve_model(args.model)
+    require_source_camera(model)
+    config = with_overrides(TrackerConfig(), parse_assignments(args.param, "--param"))
+    summary = run_suite_eval(
+        args.suite,
+        model,
+        args.json,
+        clips=args.clips,
+        variants=tuple(args.variants),
+        config=config,
+        detector=args.detector,
+        backend=args.backend,
+        max_frames=args.max_frames,
+        progress=not args.no_progress,
+    )
+    for name, v in summary["variants"].items():
+        bins = ", ".join(f"{k} {'n/a' if e is None else f'{e:.2f}'}" for k, e in v["geodesic_by_yaw"].items())
+        jitter = v["jitter_still_deg_s"]
+        print(
+            f"{name}: geodesic {v['geodesic_mean']:.2f} deg ({bins}), continuity {v['continuity']:.3f}, "
+            f"still jitter {'n/a' if jitter is None else f'{jitter:.2f}'} deg/s, lag {v['lag_frames']}, "
+            f"id switches {v['id_switches']}"
+        )
+    print(f"wrote {args.json}")
+    return 0
 
 
 def print_scores(summary: dict, detail: str) -> None:

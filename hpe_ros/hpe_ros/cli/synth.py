@@ -7,7 +7,7 @@ import argparse
 
 
 def register(subparsers) -> None:
-    """Add ``hpe synth assets|render|preview|clip|landmarks|realism``."""
+    """Add ``hpe synth assets|render|preview|clip|suite|landmarks|realism``."""
     parser = subparsers.add_parser("synth", help="synthetic training pairs (MakeHuman + moderngl)")
     commands = parser.add_subparsers(dest="synth_command", required=True, metavar="STEP")
 
@@ -57,6 +57,16 @@ def register(subparsers) -> None:
     clip.add_argument("--fps", type=float, default=15.0)
     clip.add_argument("--seed", type=int, default=7, help="outfit and background seed")
     clip.add_argument("--supersample", type=int, default=2, help="render at N× and downscale")
+    suite = commands.add_parser(
+        "suite",
+        help="render the ground-truth video suite (scripted held-out heads; the demo clip is a member)",
+    )
+    suite.add_argument(
+        "--out", required=True, help="output folder (clips, their _gt.csv/_camera.yaml, suite.json)"
+    )
+    suite.add_argument("--cache", help="asset cache folder")
+    suite.add_argument("--clips", nargs="+", help="render only these clips (default: all)")
+    suite.add_argument("--seconds", type=float, help="cut every script to this length (a quick subset)")
     landmarks = commands.add_parser(
         "landmarks",
         help="face-mesh landmarks of shard pairs, augmented (pose-exact roll/flip, photometric), as one .npz",
@@ -123,6 +133,12 @@ def run(args: argparse.Namespace) -> int:
         spec = ClipSpec(seconds=args.seconds, fps=args.fps, seed=args.seed, supersample=args.supersample)
         paths = write_clip(args.out, spec, args.cache)
         print(f"{spec.frames} frames: {', '.join(str(p) for p in paths.values())}")
+        return 0
+    if args.synth_command == "suite":
+        from hpe_ros.synth.suite import write_suite
+
+        entries = write_suite(args.out, args.clips, args.cache, seconds=args.seconds)
+        print(f"{len(entries)} clips listed in {args.out}/suite.json")
         return 0
     if args.synth_command == "landmarks":
         from hpe_ros.train.config import AugmentSection

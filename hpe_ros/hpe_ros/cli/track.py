@@ -82,6 +82,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-video", action="store_true", help="skip annotated.mp4")
     parser.add_argument("--policy", help="anchor selection: nearest, recent, neutral or best")
     parser.add_argument(
+        "--calibrate-on-frame",
+        metavar="N|auto",
+        help="each face's head rotation at frame N (0-based), or at its first confident near-frontal frame "
+        "(auto), becomes its reference (TF face_ref_<id> in the bag; the poses do not change)",
+    )
+    parser.add_argument(
         "--param",
         action="append",
         default=[],
@@ -102,7 +108,22 @@ def tracker_config(args: argparse.Namespace) -> TrackerConfig:
     values = parse_assignments(args.param, flag="--param")
     if args.policy:
         values["anchors.policy"] = args.policy
+    if args.calibrate_on_frame == "auto":
+        values["reference.auto"] = True
+    calibration_frame(args)  # a bad value is refused before any work
     return with_overrides(TrackerConfig(), values)
+
+
+def calibration_frame(args: argparse.Namespace) -> int | None:
+    """The frame index of ``--calibrate-on-frame N`` (None for ``auto`` or without the option)."""
+    from hpe_ros.errors import InputError
+
+    value = args.calibrate_on_frame
+    if value is None or value == "auto":
+        return None
+    if not value.isdigit():
+        raise InputError(f"--calibrate-on-frame takes a frame number or 'auto', got {value!r}")
+    return int(value)
 
 
 def prepare_output(out: Path, overwrite: bool) -> None:
@@ -246,6 +267,8 @@ class TrackJob:
                 self.stats.stage_ms["read"] += (time.perf_counter() - tick) * 1e3
                 height, width = frame.image.shape[:2]
                 K = self.intrinsics.for_frame(width, height)
+                if calibration_frame(self.args) == frame.index:
+                    self.tracker.request_calibration()
                 result = self.tracker.process(frame.image, frame.stamp_ns, K)
                 tick = time.perf_counter()
                 csv_writer.write(frame.index, result)

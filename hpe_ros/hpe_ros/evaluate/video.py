@@ -53,6 +53,7 @@ class ModeRun:
     rotations: list[np.ndarray | None]
     ms: list[float]
     crops: list[np.ndarray | None] = field(default_factory=list)  # uint8 [3, S, S] network inputs
+    track_ids: list[int | None] = field(default_factory=list)
 
 
 def angular_speeds_deg_s(rotations: list[np.ndarray | None], stamps_ns: np.ndarray) -> np.ndarray:
@@ -122,9 +123,11 @@ def run_tracker(
     detections: list[list[Detection]] | None = None,
     keep_crops: bool = False,
     progress: bool = True,
+    config: TrackerConfig | None = None,
 ) -> tuple[ModeRun, list[list[Detection]]]:
-    """One pass of the tracker in ``mode``; returns the run and the detections used (reuse them next pass)."""
-    config = replace(TrackerConfig(), estimator=mode)
+    """One pass of the tracker in ``mode`` (with ``config``, default the defaults); returns the run and the
+    detections used (reuse them next pass)."""
+    config = replace(config or TrackerConfig(), estimator=mode)
     given = ExternalDetections()
     tracker = HeadPoseTracker(engine, given, config)
     estimator = NetworkEstimator(engine, "crops")
@@ -141,6 +144,7 @@ def run_tracker(
         face = result.faces[result.primary_index] if result.faces else None
         run.boxes.append(None if face is None else face.box.copy())
         run.rotations.append(None if face is None else face.rotation.copy())
+        run.track_ids.append(None if face is None else face.track_id)
         if keep_crops:
             crop = None
             if face is not None:

@@ -23,7 +23,14 @@ from typing import Any
 
 import numpy as np
 
-from hpe_ros.geometry import face_pose_from_head, gaze_pose_in_face, matrix_to_quat_xyzw
+from hpe_ros.geometry import (
+    R_HEAD_FROM_FACE,
+    face_pose_from_head,
+    gaze_pose_in_face,
+    geodesic_deg,
+    matrix_to_quat_xyzw,
+)
+from hpe_ros.reference import rotation_from_reference
 from hpe_ros.results import FacePose, FrameResult
 
 Fields = dict[str, Any]
@@ -62,6 +69,10 @@ class FrameNaming:
         face_id = face.removeprefix(HRI_FACE_FRAME_PREFIX)
         valid = face.startswith(HRI_FACE_FRAME_PREFIX) and gaze == f"{HRI_GAZE_FRAME_PREFIX}{face_id}"
         return face_id if valid and _TOPIC_TOKEN.fullmatch(face_id) else None
+
+    def reference(self, track_id: int) -> str:
+        """The calibrated reference frame of a track, e.g. ``face_ref_3``."""
+        return f"{self.face_prefix}ref_{int(track_id)}"
 
 
 def stamp_fields(stamp_ns: int) -> Fields:
@@ -115,6 +126,21 @@ def head_pose_fields(face: FacePose, header: Fields, naming: FrameNaming) -> Fie
         "box_width": x1 - x0,
         "box_height": y1 - y0,
         "detection_score": float(face.detection_score),
+        **reference_fields(face, naming),
+    }
+
+
+def reference_fields(face: FacePose, naming: FrameNaming) -> Fields:
+    """The HeadPose fields of the face's chosen reference (``has_reference`` false until calibrated)."""
+    if face.reference_rotation is None:
+        return {"has_reference": False}
+    offset = rotation_from_reference(face.reference_rotation, face.rotation)
+    qx, qy, qz, qw = (float(v) for v in matrix_to_quat_xyzw(R_HEAD_FROM_FACE.T @ offset @ R_HEAD_FROM_FACE))
+    return {
+        "has_reference": True,
+        "reference_frame_id": naming.reference(face.track_id),
+        "orientation_in_reference": {"x": qx, "y": qy, "z": qz, "w": qw},
+        "angle_from_reference": float(geodesic_deg(face.reference_rotation, face.rotation)),
     }
 
 
@@ -154,6 +180,9 @@ def face_transforms_fields(result: FrameResult, header: Fields, naming: FrameNam
         )
         gaze_header = {"stamp": header["stamp"], "frame_id": face_frame}
         transforms.append(transform_fields(gaze_header, naming.gaze(face.track_id), R_face_gaze, t_face_gaze))
+        if face.reference_rotation is not None:
+            reference = face_pose_from_head(face.reference_rotation, face.position)
+            transforms.append(transform_fields(header, naming.reference(face.track_id), *reference))
     return transforms
 
 
