@@ -291,15 +291,22 @@ class HeadPoseTracker:
                     relative[i] = chunk
             except NonFiniteOutputError:
                 pass
-        lonely = [i for i, q in enumerate(queries) if not q.anchors]
-        if lonely:
-            try:
-                rotations, _ = self.engine.infer_absolute(np.stack([queries[i].crop for i in lonely]))
-                for i, rotation in zip(lonely, rotations, strict=True):
-                    absolute[i] = rotation
-            except NonFiniteOutputError:
-                pass
+        self._infer_absolute(queries, [i for i, q in enumerate(queries) if not q.anchors], absolute)
         return relative, absolute
+
+    def _infer_absolute(
+        self, queries: list[_Query], indices: list[int], absolute: list[np.ndarray | None]
+    ) -> None:
+        """One absolute-mode call for ``queries[indices]``, written into ``absolute`` (left None when the
+        engine returns non-finite values)."""
+        if not indices:
+            return
+        try:
+            rotations, _ = self.engine.infer_absolute(np.stack([queries[i].crop for i in indices]))
+        except NonFiniteOutputError:
+            return
+        for i, rotation in zip(indices, rotations, strict=True):
+            absolute[i] = rotation
 
     def _infer_landmarks(
         self, queries: list[_Query]
@@ -315,14 +322,8 @@ class HeadPoseTracker:
             return [None] * len(queries), absolute
         for q, cloud in zip(queries, landmarks, strict=True):
             q.landmarks = cloud
-        lonely = [i for i, q in enumerate(queries) if not q.state.anchors.bootstrapped]
-        if lonely:
-            try:
-                rotations, _ = self.engine.infer_absolute(np.stack([queries[i].crop for i in lonely]))
-                for i, rotation in zip(lonely, rotations, strict=True):
-                    absolute[i] = rotation
-            except NonFiniteOutputError:
-                pass
+        bootstrapping = [i for i, q in enumerate(queries) if not q.state.anchors.bootstrapped]
+        self._infer_absolute(queries, bootstrapping, absolute)
         return [None] * len(queries), absolute
 
     def _geometric_estimate(
