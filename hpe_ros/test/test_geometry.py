@@ -277,22 +277,6 @@ def test_quaternion_xyzw_known_answer_not_normalised_and_canonical():
         g.quat_xyzw_to_matrix(np.zeros(4))
 
 
-def test_sixd_gram_schmidt_on_columns():
-    # Columns [1, 0, 0] and [1, 1, 0]: Gram–Schmidt keeps x, makes y = [0, 1, 0], so R = I.
-    np.testing.assert_allclose(g.sixd_to_matrix([2.0, 0.0, 0.0, 1.0, 1.0, 0.0]), np.eye(3), atol=1e-12)
-    R = rot("x", 20) @ rot("z", 70)
-    x = g.matrix_to_sixd(R)
-    np.testing.assert_array_equal(x, np.concatenate([R[:, 0], R[:, 1]]))
-    np.testing.assert_allclose(g.sixd_to_matrix(x * 3.0), R, atol=1e-12)
-    noisy = np.random.default_rng(5).normal(size=(4, 7, 6))
-    Rs = g.sixd_to_matrix(noisy)
-    assert Rs.shape == (4, 7, 3, 3)
-    np.testing.assert_allclose(Rs @ np.swapaxes(Rs, -1, -2), np.broadcast_to(np.eye(3), Rs.shape), atol=1e-12)
-    np.testing.assert_allclose(np.linalg.det(Rs), 1.0)
-    with pytest.raises(InputError):
-        g.sixd_to_matrix([1.0, 0.0, 0.0, 2.0, 0.0, 0.0])
-
-
 # --- errors ---------------------------------------------------------------------------------------
 
 

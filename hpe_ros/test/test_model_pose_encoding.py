@@ -15,6 +15,7 @@ from hpe_ros.model.pose_encoding import (
     geodesic_angle,
     intrinsics_to_fov,
     matrix_to_quat,
+    matrix_to_sixd,
     pose_to_encoding,
     quat_to_matrix,
     sixd_to_matrix,
@@ -48,6 +49,22 @@ def test_sixd_gram_schmidt_recovers_rotation_from_perturbed_columns() -> None:
     matrices = torch.from_numpy(ROTATIONS.as_matrix())
     sixd = torch.cat([2.0 * matrices[..., :, 0], matrices[..., :, 1] + 0.3 * matrices[..., :, 0]], dim=-1)
     torch.testing.assert_close(sixd_to_matrix(sixd), matrices)
+
+
+def test_sixd_gram_schmidt_on_columns() -> None:
+    """The 6-D convention (moved here from the numpy twin in geometry, which only tests used)."""
+    # Columns [1, 0, 0] and [1, 1, 0]: Gram–Schmidt keeps x, makes y = [0, 1, 0], so R = I.
+    identity = sixd_to_matrix(torch.tensor([2.0, 0.0, 0.0, 1.0, 1.0, 0.0], dtype=torch.float64))
+    torch.testing.assert_close(identity, torch.eye(3, dtype=torch.float64))
+    R = torch.from_numpy(Rotation.from_euler("xz", [20, 70], degrees=True).as_matrix())
+    x = matrix_to_sixd(R)
+    torch.testing.assert_close(x, torch.cat([R[:, 0], R[:, 1]]))
+    torch.testing.assert_close(sixd_to_matrix(x * 3.0), R)
+    Rs = sixd_to_matrix(torch.from_numpy(np.random.default_rng(5).normal(size=(4, 7, 6))))
+    assert Rs.shape == (4, 7, 3, 3)
+    eye = torch.eye(3, dtype=torch.float64).expand(4, 7, 3, 3)
+    torch.testing.assert_close(Rs @ Rs.transpose(-1, -2), eye)
+    torch.testing.assert_close(torch.linalg.det(Rs), torch.ones(4, 7, dtype=torch.float64))
 
 
 @pytest.mark.parametrize("kind", ["quat", "6d"])

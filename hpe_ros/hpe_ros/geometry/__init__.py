@@ -19,10 +19,8 @@ from hpe_ros.geometry.metrics import geodesic_deg, wrapped_angle_errors_deg
 from hpe_ros.geometry.rotations import (
     compose_relative,
     matrix_to_quat_xyzw,
-    matrix_to_sixd,
     quat_xyzw_to_matrix,
     relative_transform,
-    sixd_to_matrix,
 )
 
 __all__ = [
@@ -42,9 +40,7 @@ __all__ = [
     "matrix_to_aflw2000",
     "matrix_to_biwi",
     "matrix_to_quat_xyzw",
-    "matrix_to_sixd",
     "quat_xyzw_to_matrix",
     "relative_transform",
-    "sixd_to_matrix",
     "wrapped_angle_errors_deg",
 ]

@@ -1,4 +1,5 @@
-"""Rotation encodings (quaternion XYZW, 6-D Gram–Schmidt) and relative pose composition.
+"""Rotation encodings (quaternion XYZW) and relative pose composition (the 6-D Gram–Schmidt encoding lives
+with the network that uses it: :mod:`hpe_ros.model.pose_encoding`).
 
 Every function takes one item or a stack with leading batch dimensions (``(..., 3, 3)``, ``(..., 4)``, ...).
 """
@@ -45,31 +46,6 @@ def matrix_to_quat_xyzw(R: np.ndarray) -> np.ndarray:
     q = Rotation.from_matrix(R.reshape(-1, 3, 3)).as_quat()
     q *= np.where(q[:, 3:] < 0.0, -1.0, 1.0)
     return q.reshape(*R.shape[:-2], 4)
-
-
-def sixd_to_matrix(x: np.ndarray) -> np.ndarray:
-    """Rotation matrices from 6-D encodings ``(..., 6)`` by Gram–Schmidt (Zhou et al. 2019, 6DRepNet).
-
-    ``x = [c0, c1]`` holds the first two COLUMNS of R: column 0 = c0/|c0|, column 2 = normalised c0 × c1,
-    column 1 = column 2 × column 0. Parallel or zero columns raise InputError.
-    """
-    x = _as_vectors(x, 6, "6-D rotation encodings")
-    c0, c1 = x[..., :3], x[..., 3:]
-    norm0 = np.linalg.norm(c0, axis=-1, keepdims=True)
-    cross = np.cross(c0, c1)
-    norm2 = np.linalg.norm(cross, axis=-1, keepdims=True)
-    if np.any(norm0 < 1e-12) or np.any(norm2 < 1e-12 * np.maximum(norm0, 1.0)):
-        raise InputError("a 6-D encoding with a zero or parallel column has no rotation")
-    b0 = c0 / norm0
-    b2 = cross / norm2
-    b1 = np.cross(b2, b0)
-    return np.stack([b0, b1, b2], axis=-1)
-
-
-def matrix_to_sixd(R: np.ndarray) -> np.ndarray:
-    """6-D encodings ``(..., 6)``: the first two columns of R stacked ``[R[:, 0], R[:, 1]]``."""
-    R = as_rotation_stack(R)
-    return np.concatenate([R[..., :, 0], R[..., :, 1]], axis=-1)
 
 
 def compose_relative(
