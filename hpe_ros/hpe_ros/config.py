@@ -216,11 +216,6 @@ def from_dict(cls: type[C], data: Any, where: str = "config") -> C:
         raise InputError(f"{where}: {error}") from None
 
 
-def to_dict(config: Any) -> dict[str, Any]:
-    """A config dataclass as nested plain data (the inverse of :func:`from_dict`)."""
-    return dataclasses.asdict(config)
-
-
 def assign(data: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     """Nested ``data`` with flat ``{"group.name": value}`` assignments applied in place (groups created)."""
     for name, value in values.items():
@@ -240,7 +235,7 @@ def with_overrides(config: C, values: dict[str, Any]) -> C:
     unknown = [name for name in values if name not in known]
     if unknown:
         raise InputError(f"unknown parameter {unknown[0]!r} of {type(config).__name__}")
-    return from_dict(type(config), assign(to_dict(config), values), where="")
+    return from_dict(type(config), assign(dataclasses.asdict(config), values), where="")
 
 
 def parameter_specs(config: Any, prefix: str = "") -> list[ParameterSpec]:

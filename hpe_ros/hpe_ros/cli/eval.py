@@ -94,11 +94,16 @@ def register_video(tasks: argparse._SubParsersAction) -> None:
     sub.add_argument(
         "--calibration", help="camera_info YAML (default: <clip stem>_camera.yaml beside the clip, if any)"
     )
+    add_tracker_run_options(sub, "only the first N frames")
+    sub.set_defaults(func=run_video)
+
+
+def add_tracker_run_options(sub: argparse.ArgumentParser, max_frames_help: str) -> None:
+    """The options of the commands that run the tracker on clips (``video``, ``suite``)."""
     sub.add_argument("--detector", default="blazeface", help="blazeface, blazeface-short or an ONNX file")
     sub.add_argument("--backend", default="auto", help="auto, torch, onnxruntime or tensorrt")
-    sub.add_argument("--max-frames", type=int, help="only the first N frames")
+    sub.add_argument("--max-frames", type=int, help=max_frames_help)
     sub.add_argument("--no-progress", action="store_true", help="no progress bar")
-    sub.set_defaults(func=run_video)
 
 
 def register_suite(tasks: argparse._SubParsersAction) -> None:
@@ -118,10 +123,7 @@ def register_suite(tasks: argparse._SubParsersAction) -> None:
     sub.add_argument(
         "--param", action="append", default=[], metavar="GROUP.NAME=VALUE", help="tracker parameter override"
     )
-    sub.add_argument("--detector", default="blazeface", help="blazeface, blazeface-short or an ONNX file")
-    sub.add_argument("--backend", default="auto", help="auto, torch, onnxruntime or tensorrt")
-    sub.add_argument("--max-frames", type=int, help="only the first N frames of each clip")
-    sub.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_tracker_run_options(sub, "only the first N frames of each clip")
     sub.set_defaults(func=run_suite)
 
 

@@ -175,18 +175,21 @@ class FrameIntrinsics:
         from hpe_ros.camera import DEFAULT_HORIZONTAL_FOV_DEG, intrinsics_from_values, load_intrinsics
 
         self.fov = args.fov_deg or DEFAULT_HORIZONTAL_FOV_DEG
-        self.K, self.note, self._size = None, f"assumed horizontal field of view {self.fov} deg", None
+        self.K, self.note = None, f"assumed horizontal field of view {self.fov} deg"
         if args.intrinsics:
-            self.K, self.note, self._size = intrinsics_from_values(*args.intrinsics), "--intrinsics", "fixed"
+            self.K, self.note = intrinsics_from_values(*args.intrinsics), "--intrinsics"
         elif args.calibration:
-            self.K, self._size = load_intrinsics(Path(args.calibration)), "fixed"
+            self.K = load_intrinsics(Path(args.calibration))
             self.note = f"calibration file {args.calibration}"
+        self.fixed = self.K is not None
+        self._size: tuple[int, int] | None = None
+        """The frame size the field-of-view K was made for."""
 
     def for_frame(self, width: int, height: int) -> np.ndarray:
         """K for a frame of this size."""
         from hpe_ros.camera import intrinsics_from_fov
 
-        if self._size != "fixed" and self._size != (width, height):
+        if not self.fixed and self._size != (width, height):
             self.K, self._size = intrinsics_from_fov(width, height, self.fov), (width, height)
         return self.K
 
