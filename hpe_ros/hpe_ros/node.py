@@ -47,7 +47,6 @@ from hpe_ros.detect import Detection, ExternalDetections
 from hpe_ros.errors import HpeError, InputError
 from hpe_ros.io.messages import (
     HRI_TRACKED_TOPIC,
-    FrameNaming,
     bgr8_image_fields,
     face_transforms_fields,
     head_pose_array_fields,
@@ -64,7 +63,12 @@ from hpe_ros.results import FrameResult
 from hpe_ros.ros.diagnostics import IntrinsicsSource, NodeHealth
 from hpe_ros.ros.encodings import UnsupportedEncodingError, depth_from_image, rgb_from_image
 from hpe_ros.ros.inputs import Stamped, detection_from_centre, paired
-from hpe_ros.ros.parameters import parameter_problems, parameter_table, settings_from_parameters
+from hpe_ros.ros.parameters import (
+    frame_naming,
+    parameter_problems,
+    parameter_table,
+    settings_from_parameters,
+)
 from hpe_ros.ros.qos import INPUT_TOPICS, OUTPUT_TOPICS, RELIABLE_OUTPUT, QosChoice
 from hpe_ros.ros.worker import DropInFlightWorker
 from hpe_ros.tracker import HeadPoseTracker, TrackerConfig
@@ -132,7 +136,7 @@ class HeadPoseNode(LifecycleNode):
         self._values = {spec.name: self.get_parameter(spec.name).value for spec in table}
         parameters = settings_from_parameters(self._values)  # refuse a bad params file at once
         self.settings = parameters.settings
-        self.naming = FrameNaming(self.settings.face_frame_prefix, self.settings.gaze_frame_prefix)
+        self.naming = frame_naming(self.settings)
         self.tracker: HeadPoseTracker | None = None
         self.health: NodeHealth | None = None
         self.worker: DropInFlightWorker[_Frame] | None = None
@@ -259,8 +263,9 @@ class HeadPoseNode(LifecycleNode):
         )
         if self.naming.hri_id(1) is None:
             self.get_logger().warn(
-                "ROS4HRI face ids must start with a letter and match the face_<id> frames: set "
-                "face_frame_prefix face_f and gaze_frame_prefix gaze_f to publish /humans/faces/..."
+                "no ROS4HRI topics: they need face ids that start with a letter (face_id_prefix, default "
+                "f) and the REP-155 frames face_<id> / gaze_<id> (face_frame_prefix face_, gaze_frame_prefix "
+                "gaze_)"
             )
 
     # -- executor-thread callbacks: store or hand over, never block ----------------------------------------
@@ -302,7 +307,7 @@ class HeadPoseNode(LifecycleNode):
         parameters = settings_from_parameters(values)
         self.settings, config = parameters.settings, parameters.tracker
         self._values = values
-        self.naming = FrameNaming(self.settings.face_frame_prefix, self.settings.gaze_frame_prefix)
+        self.naming = frame_naming(self.settings)
         if self.tracker is not None and config != self.tracker.config:
             self._pending_config = config
             self.get_logger().info("tracker parameters changed: tracks restart on the next frame")

@@ -18,7 +18,7 @@ HRI_MSGS = {
         "std_msgs/Header header\nfloat32 xmin\nfloat32 ymin\nfloat32 xmax\nfloat32 ymax\nfloat32 c\n"
     ),
 }
-ROS4HRI_NAMING = FrameNaming("face_f", "gaze_f")
+ROS4HRI_NAMING = FrameNaming()  # the defaults: face ids f<n>
 
 
 def hri_typestore():
@@ -38,9 +38,9 @@ def round_trip(store, typename: str, fields: dict):
 def test_hri_ids_are_the_ids_of_the_face_frames_and_valid_topic_tokens():
     assert ROS4HRI_NAMING.hri_id(3) == "f3" and ROS4HRI_NAMING.face(3) == "face_f3"
     assert hri_roi_topic("f3") == "/humans/faces/f3/roi"
-    assert FrameNaming().hri_id(3) is None  # "3": a ROS 2 topic token cannot start with a digit
+    assert FrameNaming(id_prefix="").hri_id(3) is None  # "3": a ROS 2 topic token cannot start with a digit
     assert FrameNaming("head_", "gaze_").hri_id(3) is None  # not REP-155 face_<id> frames
-    assert FrameNaming("face_f", "gaze_g").hri_id(3) is None  # face and gaze frames disagree on the id
+    assert FrameNaming("robot1/face_", "robot1/gaze_").hri_id(3) is None  # nor are these
 
 
 def test_tracked_ids_and_normalised_regions_survive_cdr():
@@ -68,8 +68,9 @@ def test_tracked_ids_and_normalised_regions_survive_cdr():
 
 def test_no_hri_fields_with_ids_that_cannot_be_topics():
     result = FrameResult(0, [make_face_pose(1, 0, 0.0, 0.0, 0)], 0, 1, {}, False, 0)
-    assert hri_faces_fields(result, header_fields(0, "cam"), FrameNaming(), 320, 240) is None
+    bare_numbers = FrameNaming(id_prefix="")
+    assert hri_faces_fields(result, header_fields(0, "cam"), bare_numbers, 320, 240) is None
     header = header_fields(0, "cam")
-    assert hri_faces_fields(FrameResult(0, [], -1, 0, {}, False, 0), header, FrameNaming(), 1, 1) is None
+    assert hri_faces_fields(FrameResult(0, [], -1, 0, {}, False, 0), header, bare_numbers, 1, 1) is None
     empty = hri_faces_fields(FrameResult(0, [], -1, 0, {}, False, 0), header, ROS4HRI_NAMING, 1, 1)
     assert empty == ({"header": header, "ids": []}, {})  # no face: an empty list, so apps drop old faces

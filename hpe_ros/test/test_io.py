@@ -70,7 +70,7 @@ def test_bag_read_back_with_mcap_ros2(tmp_path: Path):
     assert [len(a.faces) for _, _, a in arrays] == [2, 0, 1]
     assert [a.primary_index for _, _, a in arrays] == [1, -1, 0]
     second = arrays[0][2].faces[1]
-    assert second.track_id == 2 and second.face_frame_id == "face_2"
+    assert second.track_id == 2 and second.face_frame_id == "face_f2"
     assert second.yaw == pytest.approx(-30.0) and second.num_anchors == 3 and second.anchor_id == 2
     assert second.box_width == pytest.approx(60.0) and second.box_height == pytest.approx(70.0)
     np.testing.assert_allclose(np.reshape(second.pose.covariance, (6, 6)), results()[0].faces[1].covariance)
@@ -88,10 +88,10 @@ def test_bag_read_back_with_mcap_ros2(tmp_path: Path):
     tf = messages["/tf"][0][2]
     pairs = [(t.header.frame_id, t.child_frame_id) for t in tf.transforms]
     assert pairs == [
-        ("cam_optical", "face_1"),
-        ("face_1", "gaze_1"),
-        ("cam_optical", "face_2"),
-        ("face_2", "gaze_2"),
+        ("cam_optical", "face_f1"),
+        ("face_f1", "gaze_f1"),
+        ("cam_optical", "face_f2"),
+        ("face_f2", "gaze_f2"),
     ]
     assert all(t.header.stamp.sec * 10**9 + t.header.stamp.nanosec == stamps[0] for t in tf.transforms)
 

@@ -134,7 +134,7 @@ class TestTrackerNode(unittest.TestCase):
         self.assertTrue(self.spin_until(lambda: any(a.header.stamp == stamp for a in self.arrays)))
         array = next(a for a in self.arrays if a.header.stamp == stamp)
         face = array.faces[array.primary_index]
-        self.assertEqual(face.face_frame_id, f"face_{face.track_id}")
+        self.assertEqual(face.face_frame_id, f"face_f{face.track_id}")
         self.assertEqual(face.pose.pose, pose.pose)
         gaze_frame = f"gaze_{face.track_id}"
         self.assertTrue(

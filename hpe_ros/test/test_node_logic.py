@@ -49,6 +49,7 @@ from hpe_ros.ros.inputs import Stamped, detection_from_centre, paired
 from hpe_ros.ros.parameters import (
     RUNTIME_PARAMETERS,
     NodeSettings,
+    frame_naming,
     parameter_problems,
     parameter_table,
     settings_from_parameters,
@@ -177,9 +178,9 @@ RESULT = FrameResult(STAMP_NS, [face(4, 20.0, 0.0), face(7, -30.0, 80.0)], 1, 2,
 
 
 def test_frame_names_follow_rep155_with_configurable_prefixes():
-    assert (FrameNaming().face(3), FrameNaming().gaze(3)) == ("face_3", "gaze_3")
+    assert (FrameNaming().face(3), FrameNaming().gaze(3)) == ("face_f3", "gaze_f3")
     naming = FrameNaming("robot1/face_", "robot1/gaze_")
-    assert (naming.face(12), naming.gaze(12)) == ("robot1/face_12", "robot1/gaze_12")
+    assert (naming.face(12), naming.gaze(12)) == ("robot1/face_f12", "robot1/gaze_f12")
 
 
 def test_fields_build_real_message_types_and_survive_cdr():
@@ -195,7 +196,7 @@ def test_fields_build_real_message_types_and_survive_cdr():
     assert stamp_ns_of(array.header.stamp) == STAMP_NS and array.header.frame_id == "cam_optical"
     assert [f.track_id for f in array.faces] == [4, 7] and array.primary_index == 1
     second = array.faces[1]
-    assert second.face_frame_id == "face_7" and second.num_anchors == 3
+    assert second.face_frame_id == "face_f7" and second.num_anchors == 3
     assert stamp_ns_of(second.anchor_stamp) == STAMP_NS - 10**9
     assert (second.box_x, second.box_width, second.box_height) == (180.0, 60.0, 70.0)
     np.testing.assert_allclose(second.pose.covariance.reshape(6, 6), RESULT.faces[1].covariance)
@@ -210,10 +211,10 @@ def test_fields_build_real_message_types_and_survive_cdr():
     tf = round_trip("tf2_msgs/msg/TFMessage", {"transforms": face_transforms_fields(RESULT, header, naming)})
     pairs = [(t.header.frame_id, t.child_frame_id) for t in tf.transforms]
     assert pairs == [
-        ("cam_optical", "face_4"),
-        ("face_4", "gaze_4"),
-        ("cam_optical", "face_7"),
-        ("face_7", "gaze_7"),
+        ("cam_optical", "face_f4"),
+        ("face_f4", "gaze_f4"),
+        ("cam_optical", "face_f7"),
+        ("face_f7", "gaze_f7"),
     ]
     assert all(stamp_ns_of(t.header.stamp) == STAMP_NS for t in tf.transforms)
     gaze = tf.transforms[1].transform.rotation
@@ -229,7 +230,7 @@ def test_fields_build_real_message_types_and_survive_cdr():
         (MARKER_ARROW, 14),
         (MARKER_TEXT, 15),
     ]
-    assert markers.markers[2].text.startswith("face_4 y+20")
+    assert markers.markers[2].text.startswith("face_f4 y+20")
 
     overlay = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
     msg = round_trip("sensor_msgs/msg/Image", bgr8_image_fields(overlay, header))
@@ -411,6 +412,15 @@ def test_parameter_validation_names_every_problem():
     assert parameter_problems({"detector": "faces.onnx"}) == []
     with pytest.raises(InputError, match="invalid parameters: detector must be"):
         settings_from_parameters({"detector": "haar"})
+    assert "face_id_prefix must be letters" in parameter_problems({"face_id_prefix": "7a"})[0]
+    assert parameter_problems({"face_id_prefix": ""}) == []  # allowed: bare numbers, no ROS4HRI topics
+
+
+def test_default_face_ids_give_rep155_frames_and_ros4hri_ids():
+    naming = frame_naming(settings_from_parameters({}).settings)
+    assert (naming.face(3), naming.gaze(3), naming.hri_id(3)) == ("face_f3", "gaze_f3", "f3")
+    bare = frame_naming(settings_from_parameters({"face_id_prefix": ""}).settings)
+    assert (bare.face(3), bare.hri_id(3)) == ("face_3", None)
 
 
 def test_every_numeric_parameter_declares_a_range_and_out_of_range_values_are_refused():
@@ -521,7 +531,8 @@ def test_chain_bytes_to_messages_with_time_jump_and_nan(engine: TorchPoseEngine)
         header = header_fields(result.stamp_ns, "cam")
         fields = head_pose_array_fields(result, header, FrameNaming())
         array = build_message(store, "hpe_msgs/msg/HeadPoseArray", fields)
-        assert array.faces[0].face_frame_id == "face_1" and stamp_ns_of(array.header.stamp) == result.stamp_ns
+        assert array.faces[0].face_frame_id == "face_f1"
+        assert stamp_ns_of(array.header.stamp) == result.stamp_ns
     report = health.report(1.0)
     assert report.level == WARN and report.message.startswith("no camera_info")
 

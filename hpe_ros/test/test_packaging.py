@@ -64,7 +64,7 @@ def test_head_pose_array_cdr_round_trip() -> None:
         return types["hpe_msgs/msg/HeadPose"](
             header=header,
             track_id=track_id,
-            face_frame_id=f"face_{track_id}",
+            face_frame_id=f"face_f{track_id}",
             pose=pose,
             yaw=12.5,
             pitch=-3.0,
@@ -79,7 +79,7 @@ def test_head_pose_array_cdr_round_trip() -> None:
             box_height=70.0,
             detection_score=0.95,
             has_reference=track_id == 4,
-            reference_frame_id=f"face_ref_{track_id}" if track_id == 4 else "",
+            reference_frame_id=f"face_ref_f{track_id}" if track_id == 4 else "",
             orientation_in_reference=types["geometry_msgs/msg/Quaternion"](x=0.0, y=0.1, z=0.0, w=0.995),
             angle_from_reference=11.5,
         )
@@ -89,10 +89,10 @@ def test_head_pose_array_cdr_round_trip() -> None:
     back = store.deserialize_cdr(raw, "hpe_msgs/msg/HeadPoseArray")
     assert back.primary_index == 0
     assert [f.track_id for f in back.faces] == [1, 4]
-    assert back.faces[1].face_frame_id == "face_4"
+    assert back.faces[1].face_frame_id == "face_f4"
     assert back.faces[1].pose.covariance[21] == pytest.approx(0.04)
     assert back.faces[0].anchor_stamp.nanosec == 123456789
-    assert back.faces[1].has_reference and back.faces[1].reference_frame_id == "face_ref_4"
+    assert back.faces[1].has_reference and back.faces[1].reference_frame_id == "face_ref_f4"
     assert not back.faces[0].has_reference and back.faces[1].angle_from_reference == pytest.approx(11.5)
     assert back.header.frame_id == "camera_color_optical_frame"
 

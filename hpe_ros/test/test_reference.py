@@ -37,17 +37,17 @@ def test_messages_carry_the_offset_and_tf_the_reference_frame():
     assert [
         t["child_frame_id"]
         for t in face_transforms_fields(FrameResult(5, [face], 0, 1, {}, False, 0), header, naming)
-    ] == ["face_3", "gaze_3"]
+    ] == ["face_f3", "gaze_f3"]
     face.reference_rotation = turn(10.0)
     fields = head_pose_fields(face, header, naming)
-    assert fields["has_reference"] and fields["reference_frame_id"] == "face_ref_3"
+    assert fields["has_reference"] and fields["reference_frame_id"] == "face_ref_f3"
     assert fields["angle_from_reference"] == pytest.approx(15.0, abs=1e-5)
     q = fields["orientation_in_reference"]
     in_reference = quat_xyzw_to_matrix(np.array([q["x"], q["y"], q["z"], q["w"]]))
     expected = R_HEAD_FROM_FACE.T @ rotation_from_reference(turn(10.0), turn(25.0)) @ R_HEAD_FROM_FACE
     assert geodesic_deg(in_reference, expected) < 1e-4
     transforms = face_transforms_fields(FrameResult(5, [face], 0, 1, {}, False, 0), header, naming)
-    reference = next(t for t in transforms if t["child_frame_id"] == "face_ref_3")
+    reference = next(t for t in transforms if t["child_frame_id"] == "face_ref_f3")
     assert reference["header"]["frame_id"] == "cam"
     r = reference["transform"]["rotation"]
     R_cam_ref_face = quat_xyzw_to_matrix(np.array([r["x"], r["y"], r["z"], r["w"]]))

@@ -11,8 +11,8 @@ image's (its stamp, its frame), never "now".
 ROS4HRI (REP-155) faces: ``/humans/faces/tracked`` (hri_msgs/IdsList) lists the ids of the tracked faces and
 ``/humans/faces/<id>/roi`` (hri_msgs/NormalizedRegionOfInterest2D) holds each face's box in [0, 1] image
 coordinates. A face's id is the ``<id>`` of its ``face_<id>`` frame, so ROS4HRI apps find its TF frames; it
-must be a valid topic-name token (ROS 2 tokens start with a letter), so the frame prefixes must end in a
-letter (e.g. ``face_frame_prefix: face_f``, ``gaze_frame_prefix: gaze_f`` give id ``f3``, frame ``face_f3``).
+must be a valid topic-name token (ROS 2 tokens start with a letter), so it is a letter prefix plus the track
+number: track 3 is face ``f3``, frames ``face_f3`` / ``gaze_f3``.
 """
 
 from __future__ import annotations
@@ -48,31 +48,35 @@ _TOPIC_TOKEN = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 @dataclass(frozen=True)
 class FrameNaming:
-    """TF frame names of tracked faces: ``<face_prefix><id>`` and ``<gaze_prefix><id>`` (REP-155)."""
+    """Names of a tracked face: its id ``<id_prefix><track number>`` and the TF frames ``<face_prefix><id>``,
+    ``<gaze_prefix><id>`` (REP-155)."""
 
     face_prefix: str = "face_"
     gaze_prefix: str = "gaze_"
+    id_prefix: str = "f"
+
+    def face_id(self, track_id: int) -> str:
+        """The face's id, e.g. ``f3``: the ``<id>`` of REP-155's ``face_<id>``."""
+        return f"{self.id_prefix}{int(track_id)}"
 
     def face(self, track_id: int) -> str:
-        """The face frame of a track, e.g. ``face_3``."""
-        return f"{self.face_prefix}{int(track_id)}"
+        """The face frame of a track, e.g. ``face_f3``."""
+        return f"{self.face_prefix}{self.face_id(track_id)}"
 
     def gaze(self, track_id: int) -> str:
-        """The gaze frame of a track, e.g. ``gaze_3``."""
-        return f"{self.gaze_prefix}{int(track_id)}"
+        """The gaze frame of a track, e.g. ``gaze_f3``."""
+        return f"{self.gaze_prefix}{self.face_id(track_id)}"
 
     def hri_id(self, track_id: int) -> str | None:
-        """The ROS4HRI face id of a track: X where the frames are ``face_X`` and ``gaze_X`` (REP-155); None
-        when the prefixes do not give such frames or X is not a topic-name token (it must start with a
-        letter: with the default prefixes X would be a bare number)."""
-        face, gaze = self.face(track_id), self.gaze(track_id)
-        face_id = face.removeprefix(HRI_FACE_FRAME_PREFIX)
-        valid = face.startswith(HRI_FACE_FRAME_PREFIX) and gaze == f"{HRI_GAZE_FRAME_PREFIX}{face_id}"
-        return face_id if valid and _TOPIC_TOKEN.fullmatch(face_id) else None
+        """The ROS4HRI face id of a track, its :meth:`face_id`; None when the frames are not ``face_<id>`` and
+        ``gaze_<id>`` (REP-155) or the id is not a topic-name token (one that starts with a digit)."""
+        face_id = self.face_id(track_id)
+        rep155 = (self.face_prefix, self.gaze_prefix) == (HRI_FACE_FRAME_PREFIX, HRI_GAZE_FRAME_PREFIX)
+        return face_id if rep155 and _TOPIC_TOKEN.fullmatch(face_id) else None
 
     def reference(self, track_id: int) -> str:
-        """The calibrated reference frame of a track, e.g. ``face_ref_3``."""
-        return f"{self.face_prefix}ref_{int(track_id)}"
+        """The calibrated reference frame of a track, e.g. ``face_ref_f3``."""
+        return f"{self.face_prefix}ref_{self.face_id(track_id)}"
 
 
 def stamp_fields(stamp_ns: int) -> Fields:
@@ -248,7 +252,7 @@ def hri_faces_fields(
     """hri_msgs/IdsList of the tracked faces and, per face id, its hri_msgs/NormalizedRegionOfInterest2D
     (box clipped to the image, divided by its size; ``c`` = the pose confidence); None when the naming gives
     no ROS4HRI ids (:meth:`FrameNaming.hri_id`)."""
-    if naming.hri_id(1) is None:  # the prefixes decide, whatever the track id
+    if naming.hri_id(1) is None:  # the prefixes decide, whatever the track number
         return None
     ids = [naming.hri_id(face.track_id) for face in result.faces]
     scale = np.array([width, height, width, height], dtype=np.float64)

@@ -8,12 +8,14 @@ settings are read-only (they need a restart); tracker settings may change at run
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from hpe_ros.camera import DEFAULT_HORIZONTAL_FOV_DEG
 from hpe_ros.config import Checked, ParameterSpec, param, parameter_specs, with_overrides
 from hpe_ros.errors import InputError
+from hpe_ros.io.messages import FrameNaming
 from hpe_ros.pipeline import RuntimeConfig
 from hpe_ros.tracker import TrackerConfig
 
@@ -21,6 +23,12 @@ from hpe_ros.tracker import TrackerConfig
 def _frame_prefix(value: str) -> str | None:
     if not value or value.startswith("/") or any(c.isspace() for c in value):
         return f"must be a frame prefix: non-empty, without spaces, not starting with '/', got {value!r}"
+    return None
+
+
+def _face_id_prefix(value: str) -> str | None:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*|", value):
+        return f"must be letters, digits or '_', not starting with a digit (or empty), got {value!r}"
     return None
 
 
@@ -41,14 +49,21 @@ class NodeSettings(Checked):
         "translation.depth_scale_m, or 32FC1 metres) and take the head distance from it.",
         read_only=True,
     )
+    face_id_prefix: str = param(
+        "f",
+        "A face's id = this prefix + its track number (f3). The id names its frames (face_f3) and, where "
+        "hri_msgs is installed, its ROS4HRI topics (/humans/faces/f3/roi): those need it to start with a "
+        "letter, so with an empty prefix no ROS4HRI topics are published.",
+        rule=_face_id_prefix,
+    )
     face_frame_prefix: str = param(
         "face_",
-        "TF frame of a tracked face = this prefix + the track id (REP-155: face_<id>).",
+        "TF frame of a tracked face = this prefix + the face id (REP-155: face_<id>).",
         rule=_frame_prefix,
     )
     gaze_frame_prefix: str = param(
         "gaze_",
-        "TF frame of a face's gaze = this prefix + the track id (REP-155: gaze_<id>).",
+        "TF frame of a face's gaze = this prefix + the face id (REP-155: gaze_<id>).",
         rule=_frame_prefix,
     )
     publish_tf: bool = param(True, "Broadcast the face_<id> and gaze_<id> transforms on /tf.")
@@ -137,3 +152,8 @@ def settings_from_parameters(values: dict[str, Any]) -> NodeParameters:
     if problems:
         raise InputError("invalid parameters: " + "; ".join(problems))
     return _build(values)
+
+
+def frame_naming(settings: NodeSettings) -> FrameNaming:
+    """The face ids and TF frame names the settings give."""
+    return FrameNaming(settings.face_frame_prefix, settings.gaze_frame_prefix, settings.face_id_prefix)
