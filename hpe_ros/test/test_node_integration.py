@@ -136,7 +136,7 @@ class TestTrackerNode(unittest.TestCase):
         face = array.faces[array.primary_index]
         self.assertEqual(face.face_frame_id, f"face_f{face.track_id}")
         self.assertEqual(face.pose.pose, pose.pose)
-        gaze_frame = f"gaze_{face.track_id}"
+        gaze_frame = f"gaze_f{face.track_id}"
         self.assertTrue(
             self.spin_until(lambda: self.tf_buffer.can_transform(CAMERA_FRAME, gaze_frame, stamp)),
             f"no TF {CAMERA_FRAME} -> {face.face_frame_id} -> {gaze_frame} at the pose's stamp",
@@ -146,6 +146,23 @@ class TestTrackerNode(unittest.TestCase):
         values = {kv.key: kv.value for kv in self.diagnostics[-1].status[0].values}
         self.assertEqual(values["backend"], "torch")
         self.assertIn("frames dropped", values)
+
+    def test_ros4hri_faces_with_the_default_ids(self):
+        try:
+            from hri_msgs.msg import IdsList, NormalizedRegionOfInterest2D
+        except ImportError:
+            self.skipTest("hri_msgs (ROS4HRI) is not installed here")
+        tracked: list[IdsList] = []
+        self.node.create_subscription(IdsList, "/humans/faces/tracked", tracked.append, 10)
+        stamps = self.stream_until(lambda: any(message.ids for message in tracked), START_NS)
+        face_id = next(message.ids[0] for message in tracked if message.ids)
+        self.assertRegex(face_id, r"^f[0-9]+$", "ids are face_id_prefix + the track number")
+        rois: list[NormalizedRegionOfInterest2D] = []
+        topic = f"/humans/faces/{face_id}/roi"
+        self.node.create_subscription(NormalizedRegionOfInterest2D, topic, rois.append, 10)
+        self.stream_until(lambda: bool(rois), stamps[-1] + FRAME_NS)
+        self.assertTrue(rois, f"no {topic}")
+        self.assertTrue(0.0 <= rois[-1].xmin < rois[-1].xmax <= 1.0)
 
     def test_bad_input_is_reported_and_survived(self):
         self.stream_until(lambda: any("unsupported" in m for m in self.status_messages()), START_NS, "32FC1")
