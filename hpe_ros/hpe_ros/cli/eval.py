@@ -256,8 +256,12 @@ def run_video(args: argparse.Namespace) -> int:
     )
     for mode, entry in summary["modes"].items():
         line = f"{mode}: {entry['frames_with_face']}/{summary['frames']} frames with a face"
-        jitter = entry["jitter"]["median_deg_per_s"]
-        line += ", jitter n/a" if jitter is None else f", jitter {jitter:.2f} deg/s"
+        for key, label in (("jitter", "jitter"), ("jitter_high_frequency", "high-frequency jitter")):
+            jitter = entry[key]["median_deg_per_s"]
+            line += f", {label} n/a" if jitter is None else f", {label} {jitter:.2f} deg/s"
+        repeated = entry["jitter_repeated_frames"]
+        if repeated["steps"]:
+            line += f", on {repeated['steps']} repeated frames {repeated['median_deg_per_s']:.2f} deg/s"
         if entry.get("accuracy") and entry["accuracy"]["mae"] is not None:
             accuracy = entry["accuracy"]
             line += f", MAE {accuracy['mae']['mean']:.2f}, geodesic {accuracy['geodesic_deg']:.2f} deg"
