@@ -65,7 +65,9 @@ class TrackerConfig(Checked):
         ShapeConfig(), "Landmark engines: the person-specific shape and the fit to it."
     )
     rotation_filter: OneEuroConfig = param(
-        OneEuroConfig(min_cutoff_hz=1.0, beta=0.5), "Temporal filter of the head rotation."
+        OneEuroConfig(min_cutoff_hz=0.2, beta=0.5, prediction=0.5),
+        "Temporal filter of the head rotation (defaults chosen by hpe eval suite lag and hpe eval video "
+        "high-frequency jitter).",
     )
     rotation_kalman: RotationKalmanConfig = param(
         RotationKalmanConfig(), "Uncertainty-driven filter of the head rotation (replaces rotation_filter)."
