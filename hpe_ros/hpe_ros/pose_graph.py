@@ -99,8 +99,8 @@ class KeyframeGraph:
         for _ in range(iterations):
             H, b = self._normal_equations(nodes, index)
             step = -np.linalg.solve(H, b).reshape(-1, 3)
-            for node, delta in zip(nodes, step, strict=True):
-                self.rotations[node] = Rotation.from_rotvec(delta).as_matrix() @ self.rotations[node]
+            updated = Rotation.from_rotvec(step).as_matrix() @ np.stack([self.rotations[n] for n in nodes])
+            self.rotations = dict(zip(nodes, updated, strict=True))
             if np.abs(step).max() < tolerance_rad:
                 break
         H, _ = self._normal_equations(nodes, index)
@@ -108,24 +108,38 @@ class KeyframeGraph:
         self._covariances = {node: inverse[3 * k : 3 * k + 3, 3 * k : 3 * k + 3] for node, k in index.items()}
 
     def _normal_equations(self, nodes: list[int], index: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """H and b of the linearised problem; every factor's residual comes from one batched scipy call."""
         size = 3 * len(nodes)
         H = np.eye(size) * 1e-9  # gauge guard for nodes with no prior in their component
         b = np.zeros(size)
-        for node, (prior, information) in self.priors.items():
-            k = 3 * index[node]
-            residual = Rotation.from_matrix(self.rotations[node] @ prior.T).as_rotvec()
-            H[k : k + 3, k : k + 3] += information * np.eye(3)
-            b[k : k + 3] += information * residual
-        for edge in self.edges:
-            i, j = 3 * index[edge.source], 3 * index[edge.target]
-            predicted = edge.rotation @ self.rotations[edge.source]
-            residual = Rotation.from_matrix(self.rotations[edge.target] @ predicted.T).as_rotvec()
-            jacobians = ((j, np.eye(3)), (i, -edge.rotation))
-            for row, J_row in jacobians:
-                b[row : row + 3] += edge.information * J_row.T @ residual
-                for col, J_col in jacobians:
-                    H[row : row + 3, col : col + 3] += edge.information * J_row.T @ J_col
+        if self.priors:
+            current = np.stack([self.rotations[node] for node in self.priors])
+            measured = np.stack([prior for prior, _ in self.priors.values()])
+            residuals = _log(current @ np.swapaxes(measured, 1, 2))
+            for node, (_, information), residual in zip(
+                self.priors, self.priors.values(), residuals, strict=True
+            ):
+                k = 3 * index[node]
+                H[k : k + 3, k : k + 3] += information * np.eye(3)
+                b[k : k + 3] += information * residual
+        if self.edges:
+            sources = np.stack([self.rotations[edge.source] for edge in self.edges])
+            targets = np.stack([self.rotations[edge.target] for edge in self.edges])
+            relatives = np.stack([edge.rotation for edge in self.edges])
+            residuals = _log(targets @ np.swapaxes(relatives @ sources, 1, 2))
+            for edge, residual in zip(self.edges, residuals, strict=True):
+                i, j = 3 * index[edge.source], 3 * index[edge.target]
+                jacobians = ((j, np.eye(3)), (i, -edge.rotation))
+                for row, J_row in jacobians:
+                    b[row : row + 3] += edge.information * J_row.T @ residual
+                    for col, J_col in jacobians:
+                        H[row : row + 3, col : col + 3] += edge.information * J_row.T @ J_col
         return H, b
+
+
+def _log(rotations: np.ndarray) -> np.ndarray:
+    """Rotation vectors [N, 3] of rotation matrices [N, 3, 3]."""
+    return Rotation.from_matrix(rotations).as_rotvec()
 
 
 def _information(sigma_deg: float) -> float:
