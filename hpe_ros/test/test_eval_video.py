@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
+from hpe_ros.config import with_overrides
 from hpe_ros.evaluate.video import (
     STILL_BOX_TOLERANCE,
     angular_speeds_deg_s,
@@ -20,6 +21,7 @@ from hpe_ros.evaluate.video import (
 )
 from hpe_ros.geometry import geodesic_deg
 from hpe_ros.synth.clip import read_ground_truth
+from hpe_ros.tracker import TrackerConfig
 
 FPS = 15.0
 
@@ -87,8 +89,12 @@ def test_triplets_need_a_face_in_all_three_frames_and_are_capped():
 
 def test_eval_video_on_the_bundled_clip_reports_both_modes(tiny_checkpoint, tmp_path):
     out = tmp_path / "demo.json"
-    run_video_eval("demo", tiny_checkpoint, out, backend="torch", max_frames=36, progress=False)
+    config = with_overrides(TrackerConfig(), {"rotation_filter.prediction": 0.0})
+    run_video_eval(
+        "demo", tiny_checkpoint, out, backend="torch", max_frames=36, progress=False, config=config
+    )
     summary = json.loads(out.read_text())
+    assert summary["tracker_overrides"] == {"rotation_filter.prediction": 0.0}
     assert summary["frames"] == 36 and summary["ground_truth"].endswith("demo_clip_gt.csv")
     assert summary["intrinsics"]["K"] == [[560.0, 0.0, 319.5], [0.0, 560.0, 239.5], [0.0, 0.0, 1.0]]
     for mode in ("relative", "absolute"):

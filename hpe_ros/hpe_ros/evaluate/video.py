@@ -39,6 +39,7 @@ from scipy.signal import savgol_coeffs
 from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
+from hpe_ros.config import parameter_specs
 from hpe_ros.detect import Detection, ExternalDetections, FaceDetector
 from hpe_ros.engine.base import PoseEngine
 from hpe_ros.errors import InputError
@@ -231,12 +232,14 @@ def evaluate_video(
     K: np.ndarray,
     truth: list[np.ndarray] | None = None,
     progress: bool = True,
+    config: TrackerConfig | None = None,
 ) -> tuple[dict, list[ModeRun]]:
-    """Run both modes over the frames of ``open_frames()`` (a fresh iterable per call) and score them."""
+    """Run both modes (``config``, default the defaults) over the frames of ``open_frames()`` (a fresh
+    iterable per call) and score them."""
     runs, detections = [], None
     for mode in ESTIMATORS:
         run, detections = run_tracker(
-            open_frames(), engine, detector, K, mode, detections, mode == "relative", progress
+            open_frames(), engine, detector, K, mode, detections, mode == "relative", progress, config
         )
         runs.append(run)
     if not len(runs[0].stamps_ns):
@@ -295,6 +298,7 @@ def run_video_eval(
     backend: str = "auto",
     max_frames: int | None = None,
     progress: bool = True,
+    config: TrackerConfig | None = None,
 ) -> dict:
     """``hpe eval video``: evaluate on ``clip`` (``demo`` = the bundled clip) and write JSON + per-frame CSV.
 
@@ -332,7 +336,7 @@ def run_video_eval(
         return islice(frames, max_frames) if max_frames else frames
 
     truth = None if truth_frames is None else [f.R for f in truth_frames]
-    summary, runs = evaluate_video(open_frames, engine, face_detector, K, truth, progress)
+    summary, runs = evaluate_video(open_frames, engine, face_detector, K, truth, progress, config)
     paths = {"json": Path(json_path), "csv": Path(json_path).with_suffix(".csv")}
     summary = {
         "task": "video",
@@ -340,6 +344,7 @@ def run_video_eval(
         "model": str(model),
         "engine": engine.describe(),
         "detector": detector,
+        "tracker_overrides": _overrides(config),
         "ground_truth": str(gt) if gt else None,
         "intrinsics": {"K": np.asarray(K).round(3).tolist(), "from": str(calibration or gt or "60 deg fov")},
         **summary,
@@ -361,6 +366,16 @@ def run_video_eval(
     except OSError as error:
         raise InputError(f"cannot write the report {paths['json']}: {error}") from error
     return summary
+
+
+def _overrides(config: TrackerConfig | None) -> dict:
+    """The parameters of ``config`` that differ from the defaults (dotted names)."""
+    if config is None:
+        return {}
+    defaults = {spec.name: spec.default for spec in parameter_specs(TrackerConfig())}
+    return {
+        spec.name: spec.default for spec in parameter_specs(config) if defaults[spec.name] != spec.default
+    }
 
 
 def _beside(clip: Path, suffix: str) -> Path | None:
