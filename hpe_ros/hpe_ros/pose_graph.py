@@ -90,8 +90,9 @@ class KeyframeGraph:
         """Marginal 3 × 3 covariance (rad², about the camera axes) of a node after the last solve."""
         return self._covariances.get(node, np.eye(3) * np.radians(90.0) ** 2)
 
-    def solve(self, iterations: int = 3, tolerance_rad: float = 1e-6) -> None:
-        """Gauss–Newton from the current rotations; updates them and the marginal covariances."""
+    def solve(self, iterations: int = 3, tolerance_rad: float = 1e-5) -> None:
+        """Gauss–Newton from the current rotations; updates them and the marginal covariances (from the
+        information matrix of the last iteration, linearised within its step of the solution)."""
         nodes = list(self.rotations)
         if not nodes:
             return
@@ -103,7 +104,6 @@ class KeyframeGraph:
             self.rotations = dict(zip(nodes, updated, strict=True))
             if np.abs(step).max() < tolerance_rad:
                 break
-        H, _ = self._normal_equations(nodes, index)
         inverse = np.linalg.inv(H)
         self._covariances = {node: inverse[3 * k : 3 * k + 3, 3 * k : 3 * k + 3] for node, k in index.items()}
 
@@ -128,12 +128,19 @@ class KeyframeGraph:
             relatives = np.stack([edge.rotation for edge in self.edges])
             residuals = _log(targets @ np.swapaxes(relatives @ sources, 1, 2))
             for edge, residual in zip(self.edges, residuals, strict=True):
-                i, j = 3 * index[edge.source], 3 * index[edge.target]
-                jacobians = ((j, np.eye(3)), (i, -edge.rotation))
-                for row, J_row in jacobians:
-                    b[row : row + 3] += edge.information * J_row.T @ residual
-                    for col, J_col in jacobians:
-                        H[row : row + 3, col : col + 3] += edge.information * J_row.T @ J_col
+                # Jacobians: I for the target, −R_ji for the source (JᵀJ blocks: I, I, −R_ji, −R_jiᵀ).
+                i, j, w, R_ji = (
+                    3 * index[edge.source],
+                    3 * index[edge.target],
+                    edge.information,
+                    edge.rotation,
+                )
+                H[j : j + 3, j : j + 3] += w * np.eye(3)
+                H[i : i + 3, i : i + 3] += w * np.eye(3)
+                H[j : j + 3, i : i + 3] -= w * R_ji
+                H[i : i + 3, j : j + 3] -= w * R_ji.T
+                b[j : j + 3] += w * residual
+                b[i : i + 3] -= w * R_ji.T @ residual
         return H, b
 
 

@@ -42,7 +42,7 @@ from hpe_ros.filters import (
     RotationOneEuroFilter,
     VectorOneEuroFilter,
 )
-from hpe_ros.geometry import aflw2000_from_head_rotation, geodesic_deg
+from hpe_ros.geometry import aflw2000_from_head_rotation
 from hpe_ros.image import as_rgb_uint8
 from hpe_ros.model.config import FACE_MESH_LANDMARKS
 from hpe_ros.reference import FaceReference, ReferenceConfig
@@ -349,7 +349,7 @@ class HeadPoseTracker:
         root = next(a for a in buffer.anchors if a.anchor_id == buffer.root_id)
         initial = root.rotation if q.state.last_rotation is None else q.state.last_rotation
         fused = geometry.estimate(q.landmarks, initial)
-        anchor = min(buffer.anchors, key=lambda a: float(geodesic_deg(a.rotation, fused.rotation)))
+        anchor = buffer.nearest(fused.rotation)
         confidence = self._confidence(q.face, fused.confidence)
         added = buffer.consider(q.crop, stamp_ns, fused.rotation, confidence, q.landmarks)
         if added is not None:
