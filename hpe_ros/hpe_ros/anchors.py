@@ -252,6 +252,14 @@ class AnchorBuffer:
             self._candidates.clear()
         return self.bootstrapped
 
+    def angles_to(self, rotation: np.ndarray) -> np.ndarray:
+        """Geodesic angle (deg) from every anchor to ``rotation``, in buffer order (one vectorised call)."""
+        return _angles(self.anchors, rotation)
+
+    def nearest(self, rotation: np.ndarray) -> Anchor:
+        """The anchor closest in pose to ``rotation`` (the buffer must be bootstrapped)."""
+        return self.anchors[int(np.argmin(self.angles_to(rotation)))]
+
     def select(self, previous_rotation: np.ndarray | None) -> list[Anchor]:
         """The K anchors for the next query by the configured policy (``nearest`` uses the last estimate)."""
         if not self.anchors:
@@ -260,9 +268,9 @@ class AnchorBuffer:
         if policy == "nearest" and previous_rotation is None:
             policy = "recent"
         if policy == "nearest":
-            keys = [float(geodesic_deg(a.rotation, previous_rotation)) for a in self.anchors]
+            keys = self.angles_to(previous_rotation)
         elif policy == "neutral":
-            keys = [float(geodesic_deg(a.rotation, np.eye(3))) for a in self.anchors]
+            keys = self.angles_to(np.eye(3))
         elif policy == "recent":
             keys = [-a.stamp_ns for a in self.anchors]
         else:
@@ -296,8 +304,7 @@ class AnchorBuffer:
         Returns the new anchor, or None when none was kept (not inserted, or at once the most redundant)."""
         if not self.bootstrapped or confidence < self.config.insert_min_confidence:
             return None
-        nearest = min(float(geodesic_deg(a.rotation, rotation)) for a in self.anchors)
-        if nearest < self.config.insert_min_angle_deg:
+        if self.angles_to(rotation).min() < self.config.insert_min_angle_deg:
             return None
         anchor = self._make(crop, stamp_ns, rotation, confidence)
         anchor.embedding = embedding
@@ -331,6 +338,13 @@ class AnchorBuffer:
         self.anchors = [anchor]
         self.root_id = anchor.anchor_id
         return anchor
+
+
+def _angles(anchors: list[Anchor], rotation: np.ndarray) -> np.ndarray:
+    """Geodesic angle (deg) from each of ``anchors`` to ``rotation``."""
+    if not anchors:
+        return np.zeros(0)
+    return np.atleast_1d(geodesic_deg(np.stack([a.rotation for a in anchors]), rotation))
 
 
 def prior_sigma_deg(rotation: np.ndarray, config: AnchorConfig) -> float:
@@ -386,10 +400,9 @@ class KeyframeGeometry:
         for node in [n for n in self.graph.rotations if n not in kept]:
             self.graph.remove_node(node)
             self.shape.remove(node)
-        others = sorted(
-            (a for a in anchors if a.anchor_id in self.graph.rotations),
-            key=lambda a: float(geodesic_deg(a.rotation, anchor.rotation)),
-        )[: self.config.edges_per_keyframe]
+        in_graph = [a for a in anchors if a.anchor_id in self.graph.rotations]
+        order = np.argsort(_angles(in_graph, anchor.rotation), kind="stable") if in_graph else []
+        others = [in_graph[i] for i in order[: self.config.edges_per_keyframe]]
         sigma = prior_sigma_deg(absolute_rotation, self.config)
         self.graph.add_node(anchor.anchor_id, anchor.rotation, sigma, absolute_rotation)
         new_cloud = normalised(anchor.embedding)

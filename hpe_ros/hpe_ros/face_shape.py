@@ -71,11 +71,17 @@ def normalised(points: np.ndarray) -> np.ndarray:
     return centred / radius
 
 
-def surface_normals(shape: np.ndarray) -> np.ndarray:
-    """Unit normals [N, 3] of a head-frame cloud from its local planes, pointing out of the face (−z)."""
-    neighbours = cKDTree(shape).query(shape, NORMAL_NEIGHBOURS)[1]
+def surface_neighbours(shape: np.ndarray) -> np.ndarray:
+    """Indices [N, k] of each landmark's nearest landmarks (itself included): its surface patch."""
+    return cKDTree(shape).query(shape, NORMAL_NEIGHBOURS)[1]
+
+
+def surface_normals(shape: np.ndarray, neighbours: np.ndarray | None = None) -> np.ndarray:
+    """Unit normals [N, 3] of a head-frame cloud from its local planes (the patches ``neighbours``, default
+    :func:`surface_neighbours`), pointing out of the face (−z)."""
+    neighbours = surface_neighbours(shape) if neighbours is None else neighbours
     patches = shape[neighbours] - shape[neighbours].mean(axis=1, keepdims=True)
-    normals = np.linalg.svd(patches)[2][:, -1]
+    normals = np.linalg.eigh(np.swapaxes(patches, 1, 2) @ patches)[1][:, :, 0]  # least-scatter direction
     return normals * np.where(normals[:, 2] > 0, -1.0, 1.0)[:, None]
 
 
@@ -198,6 +204,8 @@ class PersonShape:
         self._rotations: dict[int, np.ndarray] = {}
         self.shape: np.ndarray | None = None
         self.normals: np.ndarray | None = None
+        self._neighbours: np.ndarray | None = None
+        """Surface patches of the landmarks, found once: each mesh landmark keeps its place on the face."""
         self.point_weights: np.ndarray | None = None
 
     @property
@@ -210,7 +218,7 @@ class PersonShape:
     def clear(self) -> None:
         self._clouds.clear()
         self._rotations.clear()
-        self.shape = self.normals = self.point_weights = None
+        self.shape = self.normals = self.point_weights = self._neighbours = None
 
     def add(self, keyframe: int, landmarks: np.ndarray, rotation: np.ndarray) -> None:
         """Merge a keyframe's landmarks seen with ``rotation``."""
@@ -248,7 +256,9 @@ class PersonShape:
     def _rebuild(self) -> None:
         keys = list(self._clouds)
         head = np.stack([self._clouds[k] @ self._rotations[k] for k in keys])  # rows: (Rᵀ q)ᵀ
-        normals = surface_normals(head[0]) if self.normals is None else self.normals
+        if self._neighbours is None:
+            self._neighbours = surface_neighbours(head[0])
+        normals = surface_normals(head[0], self._neighbours) if self.normals is None else self.normals
         seen = np.stack([visibility(self._rotations[k], normals, self.config.visibility_power) for k in keys])
         mean = (seen[:, :, None] * head).sum(0) / seen.sum(0)[:, None]
         for _ in range(2):  # Huber weights against each landmark's spread over the keyframes
@@ -257,7 +267,7 @@ class PersonShape:
             weights = seen * np.minimum(1.0, scale / np.maximum(distance, 1e-12))
             mean = (weights[:, :, None] * head).sum(0) / weights.sum(0)[:, None]
         self.shape = normalised(mean)
-        self.normals = surface_normals(self.shape)
+        self.normals = surface_normals(self.shape, self._neighbours)
         lowest = np.argsort(-self.shape[:, 1])[: round(self.config.low_face_fraction * len(self.shape))]
         self.point_weights = np.ones(len(self.shape))
         self.point_weights[lowest] = self.config.low_face_weight

@@ -90,8 +90,9 @@ class KeyframeGraph:
         """Marginal 3 × 3 covariance (rad², about the camera axes) of a node after the last solve."""
         return self._covariances.get(node, np.eye(3) * np.radians(90.0) ** 2)
 
-    def solve(self, iterations: int = 3, tolerance_rad: float = 1e-6) -> None:
-        """Gauss–Newton from the current rotations; updates them and the marginal covariances."""
+    def solve(self, iterations: int = 3, tolerance_rad: float = 1e-5) -> None:
+        """Gauss–Newton from the current rotations; updates them and the marginal covariances (from the
+        information matrix of the last iteration, linearised within its step of the solution)."""
         nodes = list(self.rotations)
         if not nodes:
             return
@@ -99,33 +100,53 @@ class KeyframeGraph:
         for _ in range(iterations):
             H, b = self._normal_equations(nodes, index)
             step = -np.linalg.solve(H, b).reshape(-1, 3)
-            for node, delta in zip(nodes, step, strict=True):
-                self.rotations[node] = Rotation.from_rotvec(delta).as_matrix() @ self.rotations[node]
+            updated = Rotation.from_rotvec(step).as_matrix() @ np.stack([self.rotations[n] for n in nodes])
+            self.rotations = dict(zip(nodes, updated, strict=True))
             if np.abs(step).max() < tolerance_rad:
                 break
-        H, _ = self._normal_equations(nodes, index)
         inverse = np.linalg.inv(H)
         self._covariances = {node: inverse[3 * k : 3 * k + 3, 3 * k : 3 * k + 3] for node, k in index.items()}
 
     def _normal_equations(self, nodes: list[int], index: dict[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """H and b of the linearised problem; every factor's residual comes from one batched scipy call."""
         size = 3 * len(nodes)
         H = np.eye(size) * 1e-9  # gauge guard for nodes with no prior in their component
         b = np.zeros(size)
-        for node, (prior, information) in self.priors.items():
-            k = 3 * index[node]
-            residual = Rotation.from_matrix(self.rotations[node] @ prior.T).as_rotvec()
-            H[k : k + 3, k : k + 3] += information * np.eye(3)
-            b[k : k + 3] += information * residual
-        for edge in self.edges:
-            i, j = 3 * index[edge.source], 3 * index[edge.target]
-            predicted = edge.rotation @ self.rotations[edge.source]
-            residual = Rotation.from_matrix(self.rotations[edge.target] @ predicted.T).as_rotvec()
-            jacobians = ((j, np.eye(3)), (i, -edge.rotation))
-            for row, J_row in jacobians:
-                b[row : row + 3] += edge.information * J_row.T @ residual
-                for col, J_col in jacobians:
-                    H[row : row + 3, col : col + 3] += edge.information * J_row.T @ J_col
+        if self.priors:
+            current = np.stack([self.rotations[node] for node in self.priors])
+            measured = np.stack([prior for prior, _ in self.priors.values()])
+            residuals = _log(current @ np.swapaxes(measured, 1, 2))
+            for node, (_, information), residual in zip(
+                self.priors, self.priors.values(), residuals, strict=True
+            ):
+                k = 3 * index[node]
+                H[k : k + 3, k : k + 3] += information * np.eye(3)
+                b[k : k + 3] += information * residual
+        if self.edges:
+            sources = np.stack([self.rotations[edge.source] for edge in self.edges])
+            targets = np.stack([self.rotations[edge.target] for edge in self.edges])
+            relatives = np.stack([edge.rotation for edge in self.edges])
+            residuals = _log(targets @ np.swapaxes(relatives @ sources, 1, 2))
+            for edge, residual in zip(self.edges, residuals, strict=True):
+                # Jacobians: I for the target, −R_ji for the source (JᵀJ blocks: I, I, −R_ji, −R_jiᵀ).
+                i, j, w, R_ji = (
+                    3 * index[edge.source],
+                    3 * index[edge.target],
+                    edge.information,
+                    edge.rotation,
+                )
+                H[j : j + 3, j : j + 3] += w * np.eye(3)
+                H[i : i + 3, i : i + 3] += w * np.eye(3)
+                H[j : j + 3, i : i + 3] -= w * R_ji
+                H[i : i + 3, j : j + 3] -= w * R_ji.T
+                b[j : j + 3] += w * residual
+                b[i : i + 3] -= w * R_ji.T @ residual
         return H, b
+
+
+def _log(rotations: np.ndarray) -> np.ndarray:
+    """Rotation vectors [N, 3] of rotation matrices [N, 3, 3]."""
+    return Rotation.from_matrix(rotations).as_rotvec()
 
 
 def _information(sigma_deg: float) -> float:

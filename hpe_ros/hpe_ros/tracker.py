@@ -42,7 +42,7 @@ from hpe_ros.filters import (
     RotationOneEuroFilter,
     VectorOneEuroFilter,
 )
-from hpe_ros.geometry import aflw2000_from_head_rotation, geodesic_deg
+from hpe_ros.geometry import aflw2000_from_head_rotation
 from hpe_ros.image import as_rgb_uint8
 from hpe_ros.model.config import FACE_MESH_LANDMARKS
 from hpe_ros.reference import FaceReference, ReferenceConfig
@@ -65,7 +65,9 @@ class TrackerConfig(Checked):
         ShapeConfig(), "Landmark engines: the person-specific shape and the fit to it."
     )
     rotation_filter: OneEuroConfig = param(
-        OneEuroConfig(min_cutoff_hz=1.0, beta=0.5), "Temporal filter of the head rotation."
+        OneEuroConfig(min_cutoff_hz=0.2, beta=0.5, prediction=0.5),
+        "Temporal filter of the head rotation (defaults chosen by hpe eval suite lag and hpe eval video "
+        "high-frequency jitter).",
     )
     rotation_kalman: RotationKalmanConfig = param(
         RotationKalmanConfig(), "Uncertainty-driven filter of the head rotation (replaces rotation_filter)."
@@ -347,7 +349,7 @@ class HeadPoseTracker:
         root = next(a for a in buffer.anchors if a.anchor_id == buffer.root_id)
         initial = root.rotation if q.state.last_rotation is None else q.state.last_rotation
         fused = geometry.estimate(q.landmarks, initial)
-        anchor = min(buffer.anchors, key=lambda a: float(geodesic_deg(a.rotation, fused.rotation)))
+        anchor = buffer.nearest(fused.rotation)
         confidence = self._confidence(q.face, fused.confidence)
         added = buffer.consider(q.crop, stamp_ns, fused.rotation, confidence, q.landmarks)
         if added is not None:

@@ -8,7 +8,7 @@ from safetensors.numpy import load_file
 from scipy.spatial.transform import Rotation
 
 from hpe_ros.errors import InputError
-from hpe_ros.face_shape import PersonShape, ShapeConfig, normalised
+from hpe_ros.face_shape import PersonShape, ShapeConfig, normalised, surface_neighbours, surface_normals
 from hpe_ros.geometry import geodesic_deg
 from hpe_ros.model.default import default_model_path
 
@@ -97,3 +97,19 @@ def test_evicted_keyframes_leave_the_shape_and_bad_clouds_are_refused(generic):
         shape.add(3, np.zeros((468, 3)), np.eye(3))
     with pytest.raises(InputError):
         shape.fit(observe(generic, np.eye(3), rng), np.eye(3))
+
+
+def test_surface_normals_point_out_of_the_face_along_the_local_plane(generic):
+    """A tilted plane's normals are its normal, turned toward the camera side (−z); patches found on one cloud
+    serve the same landmarks on a turned copy (normals turn with it, up to the sign each gets toward −z)."""
+    rng = np.random.default_rng(5)
+    xy = rng.uniform(-1, 1, (200, 2))
+    normal = np.array([0.3, -0.2, 1.0]) / np.linalg.norm([0.3, -0.2, 1.0])
+    plane = np.c_[xy, -(normal[0] * xy[:, 0] + normal[1] * xy[:, 1]) / normal[2]]
+    np.testing.assert_allclose(surface_normals(plane), np.broadcast_to(-normal, plane.shape), atol=1e-9)
+    neighbours = surface_neighbours(generic)
+    turned = rot(20.0, 10.0)
+    alignment = np.sum(
+        surface_normals(generic @ turned.T, neighbours) * (surface_normals(generic) @ turned.T), 1
+    )
+    np.testing.assert_allclose(np.abs(alignment), 1.0, atol=1e-9)

@@ -1,6 +1,7 @@
 """One-Euro filters: jitter is smoothed, steps are followed, time jumps restart, rotations stay rotations."""
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 from scipy.spatial.transform import Rotation
@@ -110,3 +111,48 @@ def test_kalman_filter_trusts_confident_measurements_more():
     assert moved_uncertain < 0.5 * moved_confident
     kalman.reset()
     assert np.allclose(kalman(turned, large, 2.0), turned), "after a reset the next measurement passes"
+
+
+def _turn_then_hold(config: OneEuroConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Still 1 s, a 60 deg/s yaw turn for 2 s, still 2 s, 0.5 deg of noise per axis: (truth, raw, out)."""
+    yaw = np.concatenate([np.zeros(30), np.arange(1, 61) * 2.0, np.full(60, 120.0)])
+    truth = np.array([Rotation.from_euler("y", a, degrees=True).as_matrix() for a in yaw])
+    rng = np.random.default_rng(3)
+    raw = np.array([Rotation.from_rotvec(rng.normal(0, np.radians(0.5), 3)).as_matrix() @ R for R in truth])
+    filt = RotationOneEuroFilter(config)
+    return truth, raw, np.array([filt(R, k / FPS) for k, R in enumerate(raw)])
+
+
+def _median_speed(rotations: np.ndarray) -> float:
+    return float(np.median([geodesic_deg(a, b) * FPS for a, b in itertools.pairwise(rotations)]))
+
+
+def test_tracker_rotation_filter_stills_noise_and_follows_a_turn_within_two_frames():
+    """The tracker's default rotation filter (prediction on): a still head's noise is cut twenty-fold, a
+    steady turn is followed within two frames of motion (less than without prediction), and a stop is held
+    with a small, brief overshoot."""
+    from hpe_ros.tracker import TrackerConfig
+
+    config = TrackerConfig().rotation_filter
+    assert config.prediction > 0
+    truth, raw, out = _turn_then_hold(config)
+    assert _median_speed(out[120:]) < 0.1 * _median_speed(raw[120:])
+    turning_error = geodesic_deg(out[60:90], truth[60:90]).mean()
+    assert turning_error < 2 * 2.0, "within two frames of a 2 deg/frame turn"
+    _, _, plain = _turn_then_hold(replace(config, prediction=0.0))
+    assert turning_error < 0.8 * geodesic_deg(plain[60:90], truth[60:90]).mean()
+    yaw = Rotation.from_matrix(out[90:]).as_euler("yxz", degrees=True)[:, 0]
+    assert yaw.max() - 120.0 < 3.0, "overshoot after the stop"
+    assert geodesic_deg(out[110:], truth[110:]).max() < 1.0, "settled 20 frames after the stop"
+
+
+def test_vector_filter_prediction_follows_a_ramp_closer():
+    ramp = np.stack([np.arange(90) * 0.01, np.zeros(90), np.ones(90)], axis=1)  # 0.3 m/s sideways
+    lags = []
+    for prediction in (0.0, 0.5):
+        filt = VectorOneEuroFilter(OneEuroConfig(min_cutoff_hz=0.2, beta=0.5, prediction=prediction))
+        out = np.array([filt(x, k / FPS) for k, x in enumerate(ramp)])
+        lags.append(np.abs(out[60:, 0] - ramp[60:, 0]).mean())
+    assert lags[1] < 0.7 * lags[0]
+    filt.reset()
+    np.testing.assert_array_equal(filt(ramp[5], 0.0), ramp[5])

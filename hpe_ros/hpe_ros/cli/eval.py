@@ -104,6 +104,17 @@ def add_tracker_run_options(sub: argparse.ArgumentParser, max_frames_help: str) 
     sub.add_argument("--backend", default="auto", help="auto, torch, onnxruntime or tensorrt")
     sub.add_argument("--max-frames", type=int, help=max_frames_help)
     sub.add_argument("--no-progress", action="store_true", help="no progress bar")
+    sub.add_argument(
+        "--param", action="append", default=[], metavar="GROUP.NAME=VALUE", help="tracker parameter override"
+    )
+
+
+def tracker_config(args: argparse.Namespace):
+    """The tracker configuration of ``--param`` overrides on the defaults."""
+    from hpe_ros.config import parse_assignments, with_overrides
+    from hpe_ros.tracker import TrackerConfig
+
+    return with_overrides(TrackerConfig(), parse_assignments(args.param, "--param"))
 
 
 def register_suite(tasks: argparse._SubParsersAction) -> None:
@@ -120,23 +131,18 @@ def register_suite(tasks: argparse._SubParsersAction) -> None:
         default=["relative", "absolute", "constant"],
         help="tracker variants: relative, absolute, constant, relative_one_euro, absolute_one_euro",
     )
-    sub.add_argument(
-        "--param", action="append", default=[], metavar="GROUP.NAME=VALUE", help="tracker parameter override"
-    )
     add_tracker_run_options(sub, "only the first N frames of each clip")
     sub.set_defaults(func=run_suite)
 
 
 def run_suite(args: argparse.Namespace) -> int:
     """Run ``hpe eval suite`` and print one line per variant."""
-    from hpe_ros.config import parse_assignments, with_overrides
     from hpe_ros.evaluate.suite import run_suite_eval
     from hpe_ros.model.default import require_source_camera, resolve_model
-    from hpe_ros.tracker import TrackerConfig
 
     model = resolve_model(args.model)
     require_source_camera(model)
-    config = with_overrides(TrackerConfig(), parse_assignments(args.param, "--param"))
+    config = tracker_config(args)
     summary = run_suite_eval(
         args.suite,
         model,
@@ -253,11 +259,16 @@ def run_video(args: argparse.Namespace) -> int:
         backend=args.backend,
         max_frames=args.max_frames,
         progress=not args.no_progress,
+        config=tracker_config(args),
     )
     for mode, entry in summary["modes"].items():
         line = f"{mode}: {entry['frames_with_face']}/{summary['frames']} frames with a face"
-        jitter = entry["jitter"]["median_deg_per_s"]
-        line += ", jitter n/a" if jitter is None else f", jitter {jitter:.2f} deg/s"
+        for key, label in (("jitter", "jitter"), ("jitter_high_frequency", "high-frequency jitter")):
+            jitter = entry[key]["median_deg_per_s"]
+            line += f", {label} n/a" if jitter is None else f", {label} {jitter:.2f} deg/s"
+        repeated = entry["jitter_repeated_frames"]
+        if repeated["steps"]:
+            line += f", on {repeated['steps']} repeated frames {repeated['median_deg_per_s']:.2f} deg/s"
         if entry.get("accuracy") and entry["accuracy"]["mae"] is not None:
             accuracy = entry["accuracy"]
             line += f", MAE {accuracy['mae']['mean']:.2f}, geodesic {accuracy['geodesic_deg']:.2f} deg"

@@ -11,6 +11,16 @@ face scored in a frame is the tracker's primary (largest) face.
   STILL steps, i.e. consecutive frames whose face boxes barely move: box centre shift and side change both at
   most :data:`STILL_BOX_TOLERANCE` × the box side. Reported: median (the headline), p90, step count. With
   ground truth, the same over the steps where the true head is still (true angular speed < 0.01°/frame).
+  A still face box does not mean a still head (a talking head nods and turns in place), so two stricter
+  measures are reported beside it:
+
+  - ``jitter_high_frequency``: over the same still steps, the angular speed of the output's deviation from its
+    own centred local-quadratic fit (Savitzky–Golay, :data:`SMOOTH_WINDOW` frames): smooth motion, real or a
+    filter's lag, is left out; what remains is frame-to-frame noise.
+  - ``jitter_repeated_frames``: the output's angular speed over steps whose two images are the same (mean
+    absolute pixel difference < :data:`REPEATED_FRAME_LEVELS` grey levels; generated clips repeat frames):
+    the only steps of a real clip known to be still; a filter still catching up with earlier motion shows
+    here too.
 - Cycle consistency (any clip, the network's relative mode on the primary face's crops): frame triplets
   (A, B, C) = (k, k + s, k + 2s); error = geodesic(R_B←A composed with R_C←B, R_C←A) in degrees; mean,
   median, p90 over up to :data:`MAX_TRIPLETS` triplets spread over the clip (s = :data:`TRIPLET_STEP`).
@@ -25,8 +35,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from scipy.signal import savgol_coeffs
+from scipy.spatial.transform import Rotation
 from tqdm import tqdm
 
+from hpe_ros.config import parameter_specs
 from hpe_ros.detect import Detection, ExternalDetections, FaceDetector
 from hpe_ros.engine.base import PoseEngine
 from hpe_ros.errors import InputError
@@ -40,6 +53,8 @@ STILL_BOX_TOLERANCE = 0.01
 TRUE_STILL_DEG_PER_FRAME = 0.01
 TRIPLET_STEP = 5
 MAX_TRIPLETS = 40
+SMOOTH_WINDOW = 9
+REPEATED_FRAME_LEVELS = 0.35
 CSV_FIELDS = ("mode", "frame", "stamp_ns", "face", "pred_pitch", "pred_yaw", "pred_roll", "speed_deg_s")
 
 
@@ -54,6 +69,8 @@ class ModeRun:
     ms: list[float]
     crops: list[np.ndarray | None] = field(default_factory=list)  # uint8 [3, S, S] network inputs
     track_ids: list[int | None] = field(default_factory=list)
+    frame_change: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    """Per step k−1 → k: mean absolute difference of the two images (grey levels)."""
 
 
 def angular_speeds_deg_s(rotations: list[np.ndarray | None], stamps_ns: np.ndarray) -> np.ndarray:
@@ -64,6 +81,29 @@ def angular_speeds_deg_s(rotations: list[np.ndarray | None], stamps_ns: np.ndarr
             dt = (int(stamps_ns[k]) - int(stamps_ns[k - 1])) * 1e-9
             if dt > 0:
                 speeds[k - 1] = float(geodesic_deg(rotations[k], rotations[k - 1])) / dt
+    return speeds
+
+
+def high_frequency_speeds_deg_s(
+    rotations: list[np.ndarray | None], stamps_ns: np.ndarray, window: int = SMOOTH_WINDOW
+) -> np.ndarray:
+    """Per step k−1 → k: the angular speed (deg/s) of D_k = R_k · S_kᵀ, S_k the centred local-quadratic fit
+    (``window`` frames, rotation vectors about R_k) of the rotations; NaN where a window lacks a rotation."""
+    half, weights = window // 2, savgol_coeffs(window, 2)
+    deviations: list[Rotation | None] = [None] * len(rotations)
+    for k in range(half, len(rotations) - half):
+        around = rotations[k - half : k + half + 1]
+        if any(R is None for R in around):
+            continue
+        centre = Rotation.from_matrix(rotations[k])
+        offsets = (Rotation.from_matrix(np.stack(around)) * centre.inv()).as_rotvec()
+        deviations[k] = centre * (Rotation.from_rotvec(weights @ offsets) * centre).inv()
+    speeds = np.full(max(len(rotations) - 1, 0), np.nan)
+    for k in range(1, len(rotations)):
+        now, before = deviations[k], deviations[k - 1]
+        dt = (int(stamps_ns[k]) - int(stamps_ns[k - 1])) * 1e-9
+        if now is not None and before is not None and dt > 0:
+            speeds[k - 1] = float(np.degrees((now * before.inv()).magnitude())) / dt
     return speeds
 
 
@@ -132,8 +172,13 @@ def run_tracker(
     tracker = HeadPoseTracker(engine, given, config)
     estimator = NetworkEstimator(engine, "crops")
     run = ModeRun(mode, np.zeros(0, np.int64), [], [], [])
-    used, stamps = [], []
+    used, stamps, change, previous = [], [], [], None
     for k, frame in enumerate(tqdm(frames, desc=f"eval-video {mode}", unit="frame", disable=not progress)):
+        image = np.asarray(frame.image, np.int16)
+        if previous is not None:
+            same_size = previous.shape == image.shape
+            change.append(float(np.abs(image - previous).mean()) if same_size else np.inf)
+        previous = image
         found = detector.detect(frame.image) if detections is None else detections[k]
         used.append(found)
         start = time.perf_counter()
@@ -152,6 +197,7 @@ def run_tracker(
                 crop = np.round(estimator.crop(frame.image, box) * 255).astype(np.uint8)
             run.crops.append(crop)
     run.stamps_ns = np.asarray(stamps, np.int64)
+    run.frame_change = np.asarray(change, float)
     return run, used
 
 
@@ -186,12 +232,14 @@ def evaluate_video(
     K: np.ndarray,
     truth: list[np.ndarray] | None = None,
     progress: bool = True,
+    config: TrackerConfig | None = None,
 ) -> tuple[dict, list[ModeRun]]:
-    """Run both modes over the frames of ``open_frames()`` (a fresh iterable per call) and score them."""
+    """Run both modes (``config``, default the defaults) over the frames of ``open_frames()`` (a fresh
+    iterable per call) and score them."""
     runs, detections = [], None
     for mode in ESTIMATORS:
         run, detections = run_tracker(
-            open_frames(), engine, detector, K, mode, detections, mode == "relative", progress
+            open_frames(), engine, detector, K, mode, detections, mode == "relative", progress, config
         )
         runs.append(run)
     if not len(runs[0].stamps_ns):
@@ -201,6 +249,7 @@ def evaluate_video(
             raise InputError(f"the ground truth has {len(truth)} rows for {len(runs[0].stamps_ns)} frames")
         truth = truth[: len(runs[0].stamps_ns)]
     still = still_steps(runs[0].boxes)
+    repeated = runs[0].frame_change < REPEATED_FRAME_LEVELS
     summary: dict = {"frames": len(runs[0].stamps_ns), "modes": {}}
     for run in runs:
         speeds = angular_speeds_deg_s(run.rotations, run.stamps_ns)
@@ -208,6 +257,10 @@ def evaluate_video(
             "frames_with_face": sum(R is not None for R in run.rotations),
             "ms_per_frame": float(np.mean(run.ms)),
             "jitter": jitter_statistics(speeds, still),
+            "jitter_high_frequency": jitter_statistics(
+                high_frequency_speeds_deg_s(run.rotations, run.stamps_ns), still
+            ),
+            "jitter_repeated_frames": jitter_statistics(speeds, repeated),
         }
         if truth is not None:
             true_step_deg = angular_speeds_deg_s(list(truth), run.stamps_ns) * np.diff(run.stamps_ns) * 1e-9
@@ -231,6 +284,7 @@ def evaluate_video(
         "p90_deg": float(np.percentile(errors, 90)) if len(errors) else None,
     }
     summary["still_steps"] = int(still.sum())
+    summary["repeated_frame_steps"] = int(repeated.sum())
     return summary, runs
 
 
@@ -244,6 +298,7 @@ def run_video_eval(
     backend: str = "auto",
     max_frames: int | None = None,
     progress: bool = True,
+    config: TrackerConfig | None = None,
 ) -> dict:
     """``hpe eval video``: evaluate on ``clip`` (``demo`` = the bundled clip) and write JSON + per-frame CSV.
 
@@ -281,7 +336,7 @@ def run_video_eval(
         return islice(frames, max_frames) if max_frames else frames
 
     truth = None if truth_frames is None else [f.R for f in truth_frames]
-    summary, runs = evaluate_video(open_frames, engine, face_detector, K, truth, progress)
+    summary, runs = evaluate_video(open_frames, engine, face_detector, K, truth, progress, config)
     paths = {"json": Path(json_path), "csv": Path(json_path).with_suffix(".csv")}
     summary = {
         "task": "video",
@@ -289,12 +344,17 @@ def run_video_eval(
         "model": str(model),
         "engine": engine.describe(),
         "detector": detector,
+        "tracker_overrides": _overrides(config),
         "ground_truth": str(gt) if gt else None,
         "intrinsics": {"K": np.asarray(K).round(3).tolist(), "from": str(calibration or gt or "60 deg fov")},
         **summary,
         "definitions": {
             "jitter": f"angular speed of the output (deg/s) over steps whose face box moves <= "
             f"{STILL_BOX_TOLERANCE:g} x its side (centre shift and side change)",
+            "jitter_high_frequency": "the same steps, angular speed of the output's deviation from its "
+            f"centred {SMOOTH_WINDOW}-frame local-quadratic fit (noise; smooth motion left out)",
+            "jitter_repeated_frames": "angular speed of the output over steps whose two images are the same "
+            f"(mean absolute difference < {REPEATED_FRAME_LEVELS:g} grey levels)",
             "cycle": "geodesic(R_C<-B * R_B<-A, R_C<-A) on frames "
             f"(k, k+{TRIPLET_STEP}, k+{2 * TRIPLET_STEP})",
         },
@@ -306,6 +366,16 @@ def run_video_eval(
     except OSError as error:
         raise InputError(f"cannot write the report {paths['json']}: {error}") from error
     return summary
+
+
+def _overrides(config: TrackerConfig | None) -> dict:
+    """The parameters of ``config`` that differ from the defaults (dotted names)."""
+    if config is None:
+        return {}
+    defaults = {spec.name: spec.default for spec in parameter_specs(TrackerConfig())}
+    return {
+        spec.name: spec.default for spec in parameter_specs(config) if defaults[spec.name] != spec.default
+    }
 
 
 def _beside(clip: Path, suffix: str) -> Path | None:
