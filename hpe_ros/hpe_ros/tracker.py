@@ -16,8 +16,10 @@ rejected detection is looked at again after ``face_recheck_s``), which drops det
 (logos, patterned cloth). Later frames are cut at the roll of the face's last pose. Landmarks come back in
 the unturned crop's axes and absolute poses are composed back (R = Rz(θ)·R_up), so anchors, the person's
 shape and the pose graph never see a turned frame. Engines that pair crops (no landmark engine) keep
-unturned crops. A stamp that goes
-backwards or jumps forward by more than ``max_time_gap_s`` (a looping bag) resets every track.
+unturned crops.
+
+A stamp that goes backwards or jumps forward by more than ``max_time_gap_s`` (a looping bag) resets every
+track.
 """
 
 from __future__ import annotations
