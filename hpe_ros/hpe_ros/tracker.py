@@ -6,8 +6,20 @@
     -> position from the box (or the depth image) -> :class:`FacePose` per face, with the frame's stamp.
 
 A track without anchors bootstraps from absolute-mode estimates (batched too), or, when the engine holds no
-absolute model, from the assumption that the person looks at the camera when first seen. A stamp that goes
-backwards or jumps forward by more than ``max_time_gap_s`` (a looping bag) resets every track.
+absolute model, from the assumption that the person looks at the camera when first seen.
+
+Upright crops (``upright``): a face is cut turned by its in-plane angle, so the face mesh sees it upright at
+any roll, upside-down included. At a face's first sight the face mesh finds that angle
+(:func:`hpe_ros.orientation.find_upright`: four quarter turns scored by its presence logit, refined from its
+landmarks), and a track is only reported once the face mesh calls it a face (``min_face_presence``; a
+rejected detection is looked at again after ``face_recheck_s``), which drops detector false positives
+(logos, patterned cloth). Later frames are cut at the roll of the face's last pose. Landmarks come back in
+the unturned crop's axes and absolute poses are composed back (R = Rz(θ)·R_up), so anchors, the person's
+shape and the pose graph never see a turned frame. Engines that pair crops (no landmark engine) keep
+unturned crops.
+
+A stamp that goes backwards or jumps forward by more than ``max_time_gap_s`` (a looping bag) resets every
+track.
 """
 
 from __future__ import annotations
@@ -31,8 +43,9 @@ from hpe_ros.anchors import (
 from hpe_ros.camera import checked_intrinsics
 from hpe_ros.config import Checked, param
 from hpe_ros.crop import FACE_BOX_MARGIN, box_from_detection, network_input
-from hpe_ros.detect import FaceDetector
+from hpe_ros.detect import Detection, FaceDetector
 from hpe_ros.engine.base import NonFiniteOutputError, PoseEngine
+from hpe_ros.engine.face_probe import FaceMeshProbe
 from hpe_ros.errors import InputError
 from hpe_ros.face_shape import ShapeConfig
 from hpe_ros.filters import (
@@ -45,10 +58,12 @@ from hpe_ros.filters import (
 from hpe_ros.geometry import aflw2000_from_head_rotation
 from hpe_ros.image import as_rgb_uint8
 from hpe_ros.model.config import FACE_MESH_LANDMARKS
+from hpe_ros.orientation import find_upright, unturned_landmarks
 from hpe_ros.reference import FaceReference, ReferenceConfig
 from hpe_ros.results import FacePose, FrameResult
 from hpe_ros.tracks import FaceTracks, FaceTracksConfig, TrackedFace
 from hpe_ros.translation import TranslationConfig, head_position
+from hpe_ros.upright import eye_line_angle_deg, from_upright, in_plane_angle_deg
 
 STAGES = ("detect", "track", "crop", "infer", "fuse", "filter")
 Estimator = Literal["relative", "absolute"]
@@ -88,6 +103,23 @@ class TrackerConfig(Checked):
         minimum=0.0,
         maximum=2.0,
     )
+    upright: bool = param(
+        True,
+        "Cut faces turned by their in-plane angle (found by the face mesh at first sight, then the tracked "
+        "roll) and report a new face only once the face mesh calls it one.",
+    )
+    min_face_presence: float = param(
+        0.0,
+        "upright: face-mesh presence logit a new track needs to be reported (above 0: a face).",
+        minimum=-100.0,
+        maximum=100.0,
+    )
+    face_recheck_s: float = param(
+        0.5,
+        "upright: seconds before a track the face mesh rejected is looked at again.",
+        minimum=0.0,
+        maximum=3600.0,
+    )
     max_time_gap_s: float = param(
         1.0,
         "A stamp jump forward larger than this (s), or any jump back, resets all tracks.",
@@ -120,6 +152,10 @@ class _FaceState:
     geometry: KeyframeGeometry
     reference: FaceReference
     last_rotation: np.ndarray | None = None
+    angle_deg: float | None = None
+    """The in-plane angle the face's crops are cut at (None: not found yet, or not a face)."""
+    recheck_s: float = -np.inf
+    """upright: time from which a face the face mesh rejected is looked at again."""
 
 
 @dataclass
@@ -128,6 +164,8 @@ class _Query:
     state: _FaceState
     crop: np.ndarray
     anchors: list[Anchor]
+    angle_deg: float
+    """The crop's in-plane turn (clockwise as displayed): the engine's poses are composed back by it."""
     landmarks: np.ndarray | None = None
     """Landmark engines in relative mode: the query's landmarks [468, 3] (the engine's cached part)."""
 
@@ -154,6 +192,9 @@ class HeadPoseTracker:
             and tuple(engine.token_shape or ()) == (FACE_MESH_LANDMARKS, 3)
         )
         """A landmark engine in relative mode: the keyframes buy a person shape and a pose graph."""
+        self.turns_crops = self.config.upright and (self.geometric or self.config.estimator == "absolute")
+        """Crops are cut upright (engines that pair crops keep unturned ones)."""
+        self._probe: FaceMeshProbe | None = None
 
     def reset(self) -> None:
         """Forget every track, its anchors and the last stamp (new ids follow; the next frame, whatever its
@@ -203,7 +244,7 @@ class HeadPoseTracker:
             known = self.tracks.known_ids()
             self.states = {i: s for i, s in self.states.items() if i in known}
         with _timed(timings, "crop"):
-            queries = [self._query(face, image) for face in tracked]
+            queries = [q for face in tracked if (q := self._query(face, image, found, time_s)) is not None]
         with _timed(timings, "infer"):
             self._apply_calibrations(queries, stamp_ns)
             relative, absolute = self._infer(queries)
@@ -236,7 +277,9 @@ class HeadPoseTracker:
         self.last_stamp_ns = stamp_ns
         return jumped
 
-    def _query(self, face: TrackedFace, image: np.ndarray) -> _Query:
+    def _query(
+        self, face: TrackedFace, image: np.ndarray, found: list[Detection], time_s: float
+    ) -> _Query | None:
         state = self.states.get(face.track_id)
         if state is None:
             state = _FaceState(
@@ -248,11 +291,40 @@ class HeadPoseTracker:
                 FaceReference(self.config.reference),
             )
             self.states[face.track_id] = state
+        angle = self._cut_angle(state, face, image, found, time_s)
+        if angle is None:
+            return None
         square = box_from_detection(*face.box, margin=self.config.crop_margin)
-        crop = network_input(image, square, self.engine.input_size)
+        crop = network_input(image, square, self.engine.input_size, angle)
         relative = self.config.estimator == "relative" and state.anchors.bootstrapped
         anchors = state.anchors.select(state.last_rotation) if relative else []
-        return _Query(face, state, crop, anchors)
+        return _Query(face, state, crop, anchors, angle)
+
+    def _cut_angle(
+        self, state: _FaceState, face: TrackedFace, image: np.ndarray, found: list[Detection], time_s: float
+    ) -> float | None:
+        """The in-plane angle to cut a face at: the roll of its last pose; at first sight the face mesh's
+        (:func:`~hpe_ros.orientation.find_upright`), None while the face mesh does not call it a face."""
+        if not self.config.upright:
+            return 0.0
+        if state.angle_deg is not None:
+            if self.turns_crops and state.last_rotation is not None:
+                state.angle_deg = in_plane_angle_deg(state.last_rotation)
+            return state.angle_deg
+        if time_s < state.recheck_s:
+            return None
+        detection = None if face.detection_index is None else found[face.detection_index]
+        keypoints = None if detection is None else detection.keypoints
+        box = Detection(*map(float, face.box), float(face.score), keypoints)
+        if self._probe is None:
+            self._probe = FaceMeshProbe()
+        prior = 0.0 if keypoints is None else eye_line_angle_deg(keypoints)
+        found_upright = find_upright(image, box, self._probe, self.config.crop_margin, prior)
+        if not found_upright.presence > self.config.min_face_presence:
+            state.recheck_s = time_s + self.config.face_recheck_s
+            return None
+        state.angle_deg = found_upright.angle_deg if self.turns_crops else 0.0
+        return state.angle_deg
 
     def _apply_calibrations(self, queries: list[_Query], stamp_ns: int) -> None:
         """Mark the faces of a pending calibration request; without an absolute mode, bootstrap a face
@@ -308,7 +380,7 @@ class HeadPoseTracker:
         except NonFiniteOutputError:
             return
         for i, rotation in zip(indices, rotations, strict=True):
-            absolute[i] = rotation
+            absolute[i] = from_upright(rotation, queries[i].angle_deg)
 
     def _infer_landmarks(
         self, queries: list[_Query]
@@ -323,7 +395,7 @@ class HeadPoseTracker:
         except NonFiniteOutputError:
             return [None] * len(queries), absolute
         for q, cloud in zip(queries, landmarks, strict=True):
-            q.landmarks = cloud
+            q.landmarks = unturned_landmarks(cloud, q.angle_deg, self.engine.input_size)
         bootstrapping = [i for i, q in enumerate(queries) if not q.state.anchors.bootstrapped]
         self._infer_absolute(queries, bootstrapping, absolute)
         return [None] * len(queries), absolute
@@ -354,7 +426,7 @@ class HeadPoseTracker:
         added = buffer.consider(q.crop, stamp_ns, fused.rotation, confidence, q.landmarks)
         if added is not None:
             try:
-                prior = self.engine.infer_absolute(q.crop[None])[0][0]
+                prior = from_upright(self.engine.infer_absolute(q.crop[None])[0][0], q.angle_deg)
             except NonFiniteOutputError:
                 prior = fused.rotation
             geometry.insert(added, prior, buffer.anchors)

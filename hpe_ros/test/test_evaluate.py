@@ -16,6 +16,7 @@ from hpe_ros.cli import main
 from hpe_ros.errors import InputError, ModelFileError
 from hpe_ros.evaluate.aflw2000 import load_aflw2000
 from hpe_ros.evaluate.estimators import MeanPoseEstimator, load_estimator
+from hpe_ros.evaluate.harness import PoseResult, summarize
 from hpe_ros.evaluate.runner import run_aflw2000_eval
 
 # (pitch, yaw, roll) in degrees; the last one is outside the standard subset (|yaw| > 99°).
@@ -109,6 +110,26 @@ def test_detector_misses_are_counted_as_failures(tmp_path):
     )
     rows = list(csv.DictReader((tmp_path / "det.csv").open()))
     assert {r["failure"] for r in rows} == {"no face detected"}
+
+
+def test_yaw_bins_count_images_and_misses_by_the_source_label():
+    def result(yaw: float, error: float, failure: str = "", source_yaw: float | None = None) -> PoseResult:
+        gt = np.array([0.0, yaw, 0.0])
+        return PoseResult("x", gt, gt, np.full(3, error), error, 1.0, failure, source_yaw_deg=source_yaw)
+
+    rows = [
+        result(5.0, 1.0),
+        result(-29.9, 3.0),
+        result(30.0, 2.0),  # a bin's lower edge belongs to it
+        result(-45.0, 9.0, "no face detected"),  # a miss: counted, not scored
+        result(99.0, 4.0),  # the last bin is closed
+        result(10.0, 6.0, source_yaw=70.0),  # a turned image is binned by its untransformed label
+    ]
+    bins = summarize(rows)["by_yaw"]
+    assert [(b["images"], b["misses"]) for b in bins.values()] == [(2, 0), (2, 1), (2, 0)]
+    assert list(bins) == ["0-30", "30-60", "60-99"]
+    assert [b["mae"]["mean"] for b in bins.values()] == pytest.approx([2.0, 2.0, 5.0])
+    assert bins["30-60"]["mae_with_failures"]["mean"] == pytest.approx(5.5)
 
 
 def test_model_specs():

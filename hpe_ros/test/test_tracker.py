@@ -74,8 +74,8 @@ def engine() -> CountingEngine:
 
 def make_tracker(engine, **anchor_options) -> tuple[HeadPoseTracker, ExternalDetections]:
     anchors = {"anchors_per_query": 3, "bootstrap_frames": 2, "insert_min_confidence": 0.0, **anchor_options}
-    config = TrackerConfig(
-        tracking=FaceTracksConfig(confirm_hits=1, max_faces=4), anchors=AnchorConfig(**anchors)
+    config = TrackerConfig(  # noise frames: no face-mesh check (upright crops: test_tracker_upright.py)
+        tracking=FaceTracksConfig(confirm_hits=1, max_faces=4), anchors=AnchorConfig(**anchors), upright=False
     )
     detector = ExternalDetections()
     return HeadPoseTracker(engine, detector, config), detector
@@ -264,7 +264,7 @@ def test_default_settings_insert_keyframes_beyond_the_root():
     """With the default gates, a face detected at a typical BlazeFace score (0.75) that turns away from its
     root gets a second keyframe from the root's estimate alone (it used to need a score above 0.85)."""
     detector = ExternalDetections()
-    tracker = HeadPoseTracker(TurningEngine(step_deg=20.0), detector)
+    tracker = HeadPoseTracker(TurningEngine(step_deg=20.0), detector, TrackerConfig(upright=False))  # noise
     detector.set([Detection(100.0, 60.0, 180.0, 150.0, 0.75)])
     results = [tracker.process(frame(i), i * FRAME_NS, K) for i in range(4)]
     assert [len(r.faces) for r in results] == [0, 1, 1, 1]  # confirmed on the second detection

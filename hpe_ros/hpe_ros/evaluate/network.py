@@ -20,15 +20,11 @@ crop is an off-axis window of a full pinhole camera (``sample_camera`` shifts cx
 training labels are in the full camera's frame too and the network learns the perspective of off-axis faces.
 
 Upright inference (:mod:`hpe_ros.upright`). The face-landmark front end was trained on upright faces, so a
-face rolled by θ is cut with the square turned by θ and the estimate composed back exactly (R = Rz(θ)·R_up);
-θ comes from the detector's eye keypoints, else from a first pass. The reference is the image's own up
-(``Detection.up_deg``: 0, or the quarter turn a multi-pass detector found the face in): a face within
-:data:`UPRIGHT_TOLERANCE_DEG` of it is cut at its eye line in one pass. Any other face is first cut at the
-image's up; unless that pass sees it turned away beyond :data:`PROFILE_YAW_DEG` (a profile, whose eye line is
-no reference: the far eye is hidden, and on the AFLW2000 dev split turning profiles to their eye line made
-them 4° worse while near-frontal faces gained 0.6°), it is cut again at its eye line (or, without keypoints,
-at the in-plane angle the first pass estimated). Faces at any roll, upside-down included, thus reach the
-engine as it was trained, and only rolled faces pay a second pass.
+face rolled by θ is cut with the square turned by θ and the estimate composed back exactly (R = Rz(θ)·R_up).
+θ and a box centred on the face come from :func:`hpe_ros.orientation.find_upright`: the four quarter turns
+of the detector's eye line (or of the image's up, ``Detection.up_deg``) scored by the face mesh's presence
+logit, the best refined from the mesh's own eye corners and landmark extent. Faces at any roll, upside-down
+included, thus reach the engine as it was trained; the search costs four face-mesh runs per face.
 """
 
 from __future__ import annotations
@@ -40,21 +36,10 @@ import numpy as np
 from hpe_ros.crop import FACE_BOX_MARGIN, CropBox, box_from_detection, network_input
 from hpe_ros.detect import Detection
 from hpe_ros.engine.base import PoseEngine
+from hpe_ros.engine.face_probe import FaceMeshProbe
 from hpe_ros.image import as_rgb_uint8
-from hpe_ros.upright import (
-    angle_difference_deg,
-    camera_roll_yaw_pitch_deg,
-    eye_line_angle_deg,
-    from_upright,
-    in_plane_angle_deg,
-    relative_from_upright,
-)
-
-UPRIGHT_TOLERANCE_DEG = 10.0
-"""In-plane angle (degrees) from the image's up within which a face is cut in one pass, at its eye line."""
-PROFILE_YAW_DEG = 45.0
-"""|yaw| (degrees, roll-free: :func:`~hpe_ros.upright.camera_roll_yaw_pitch_deg`) beyond which a face keeps
-the image's up: half-way to a profile, where the far eye starts to hide."""
+from hpe_ros.orientation import Upright, find_upright
+from hpe_ros.upright import eye_line_angle_deg, from_upright, relative_from_upright
 
 
 def network_crop_box(face: Detection, margin: float = FACE_BOX_MARGIN) -> CropBox:
@@ -83,7 +68,8 @@ class NetworkEstimator:
         self.engine = engine
         self.name = name
         self.margin = margin
-        self.upright = upright
+        self.turn_upright = upright
+        self._probe: FaceMeshProbe | None = None
 
     def crop(self, image_rgb: np.ndarray, face: Detection, angle_deg: float = 0.0) -> np.ndarray:
         """The face's network input [3, S, S] float32 (S = the engine's input size), the square turned by
@@ -95,46 +81,34 @@ class NetworkEstimator:
         rotations, _ = self.engine.infer_absolute(self.crop(image_rgb, face, angle_deg)[None])
         return from_upright(rotations[0], angle_deg)
 
-    def estimate_with_angle(self, image_rgb: np.ndarray, face: Detection) -> tuple[np.ndarray, float]:
-        """R_cam←head (3, 3) from the absolute mode and the in-plane angle its crop was turned by."""
-        if not self.upright:
-            return self._absolute_at(image_rgb, face, 0.0), 0.0
-        eyes = None if face.keypoints is None else eye_line_angle_deg(face.keypoints)
-        if eyes is not None and abs(angle_difference_deg(eyes, face.up_deg)) <= UPRIGHT_TOLERANCE_DEG:
-            return self._absolute_at(image_rgb, face, eyes), eyes
-        R = self._absolute_at(image_rgb, face, face.up_deg)
-        if abs(camera_roll_yaw_pitch_deg(R)[1]) > PROFILE_YAW_DEG:
-            return R, face.up_deg
-        angle = in_plane_angle_deg(R) if eyes is None else eyes
-        if abs(angle_difference_deg(angle, face.up_deg)) <= UPRIGHT_TOLERANCE_DEG:
-            return R, face.up_deg
-        return self._absolute_at(image_rgb, face, angle), angle
+    def upright(self, image_rgb: np.ndarray, face: Detection) -> Upright:
+        """The angle and box the face is cut at (the detector's box at 0° with ``upright`` off)."""
+        if not self.turn_upright:
+            return Upright(0.0, face, float("nan"))
+        if self._probe is None:
+            self._probe = FaceMeshProbe()
+        prior = face.up_deg if face.keypoints is None else eye_line_angle_deg(face.keypoints)
+        return find_upright(as_rgb_uint8(image_rgb), face, self._probe, self.margin, prior)
 
     def estimate(self, image_rgb: np.ndarray, face: Detection) -> np.ndarray:
         """R_cam←head (3, 3) from the absolute (single-frame) mode."""
-        return self.estimate_with_angle(image_rgb, face)[0]
-
-    def _angle(self, image_rgb: np.ndarray, face: Detection) -> float:
-        """The in-plane angle a face is cut at: as for :meth:`estimate` when the engine has an absolute mode,
-        else the eye keypoints' (0 without them or with ``upright`` off)."""
-        if not self.upright:
-            return 0.0
-        if "absolute" in self.engine.modes:
-            return self.estimate_with_angle(image_rgb, face)[1]
-        return eye_line_angle_deg(face.keypoints) if face.keypoints is not None else 0.0
+        cut = self.upright(image_rgb, face)
+        return self._absolute_at(image_rgb, cut.face, cut.angle_deg)
 
     def estimate_relative(
         self, anchor_rgb: np.ndarray, anchor_face: Detection, query_rgb: np.ndarray, query_face: Detection
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(R_rel, t_rel) = T_q←a from the relative mode (each crop turned upright by its own angle, found as
-        for :meth:`estimate`)."""
-        anchor_angle, query_angle = self._angle(anchor_rgb, anchor_face), self._angle(query_rgb, query_face)
+        """(R_rel, t_rel) = T_q←a from the relative mode (each crop cut upright as for :meth:`estimate`)."""
+        anchor, query = self.upright(anchor_rgb, anchor_face), self.upright(query_rgb, query_face)
         rotations, translations = self.engine.infer(
-            self.crop(anchor_rgb, anchor_face, anchor_angle)[None],
-            self.crop(query_rgb, query_face, query_angle)[None],
+            self.crop(anchor_rgb, anchor.face, anchor.angle_deg)[None],
+            self.crop(query_rgb, query.face, query.angle_deg)[None],
         )
         return relative_from_upright(
-            rotations[0].astype(np.float64), translations[0].astype(np.float64), anchor_angle, query_angle
+            rotations[0].astype(np.float64),
+            translations[0].astype(np.float64),
+            anchor.angle_deg,
+            query.angle_deg,
         )
 
 
