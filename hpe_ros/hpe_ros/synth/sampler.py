@@ -27,9 +27,10 @@ IDENTITY_SALT = 0x1D
 CROP_HEAD_SIZE = (
     0.27  # metres of head that one crop side spans (before jitter), ~ a detector's face box + margin
 )
-# Hair styles whose fringe hangs across the eyes on the fitted bust; the face mesh misses most such faces
-# (realism meter), which real face photos seldom show.
-FACE_COVERING_HAIR = ("bob01", "bob02")
+# Hair styles that hang across the face on the fitted bust: bob01/02's fringe over the eyes, long01's and
+# Braid01's strands over the cheek at profile (they move rigidly with the head). The face mesh misses most
+# such faces (realism meter, MODEL_CARD.md), which real face photos seldom show.
+FACE_COVERING_HAIR = ("bob01", "bob02", "long01", "Braid01")
 ACCESSORY_PROBABILITY = {"hair": 0.9, "glasses": 0.15, "hats": 0.04, "shirts": 0.95}
 HAIR_TINTS = (
     (1.0, 1.0, 1.0),
