@@ -39,7 +39,7 @@ from hpe_ros.geometry import geodesic_deg, head_rotation_from_biwi
 from hpe_ros.synth.facepoints import LANDMARK_NAMES, OUTER_EYES, POINT_NAMES, SEMANTIC_POINTS, face_box
 from hpe_ros.synth.mesh import HEAD_CENTRE
 from hpe_ros.synth.preview import project
-from hpe_ros.synth.sampler import CROP_HEAD_SIZE, EVAL_IDENTITY_BASE, PairSampler, ViewParams, torso_rotation
+from hpe_ros.synth.sampler import EVAL_IDENTITY_BASE, PairSampler, ViewParams, torso_rotation
 
 YAW_BINS = ((0.0, 30.0), (30.0, 60.0), (60.0, 99.0))
 YAW_MAX_DEG, PITCH_SIGMA_DEG, PITCH_MAX_DEG, ROLL_SIGMA_DEG, ROLL_MAX_DEG = 75.0, 15.0, 60.0, 10.0, 50.0
@@ -71,12 +71,13 @@ def meter_view(view: ViewParams, face: tuple[np.ndarray, np.ndarray], rng: np.ra
     real crops are (:func:`~hpe_ros.evaluate.network.network_crop_box` of the face box: the tight box of the
     visible AFLW-21-like points, ``FACE_BOX_MARGIN`` of its longer side added on each side).
 
-    (The meter first framed it like a training crop, ``CROP_HEAD_SIZE`` of head per side: the face then
-    filled 20 % less of the square than in the real crops it is compared with, and the face mesh found
-    fewer faces for that reason alone.)"""
+    (The meter first framed it by 0.27 m of head per side, as training crops then were: the face filled
+    20 % less of the square than in the real crops it is compared with, and the face mesh found fewer faces
+    for that reason alone.)"""
     distance = float(np.linalg.norm(view.R @ HEAD_CENTRE + view.t))
     R = meter_rotation(rng)
-    focal = FACE_MESH_PX * distance / (CROP_HEAD_SIZE * rng.uniform(0.9, 1.15))  # provisional: rescaled below
+    rng.uniform()  # the former crop-size jitter's draw: keeps the views paired with earlier meter runs
+    focal = FACE_MESH_PX * distance / 0.27  # provisional: rescaled below
     centre = (CANVAS_PX - 1) / 2
     t = np.array([0.0, 0.0, distance]) - R @ HEAD_CENTRE
     K = np.array([[focal, 0.0, centre], [0.0, focal, centre], [0.0, 0.0, 1.0]])
