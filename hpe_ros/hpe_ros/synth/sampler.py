@@ -28,10 +28,12 @@ IDENTITY_SALT = 0x1D
 # Crop side / ((1 + 2·FACE_BOX_MARGIN) · the face box's longer side): from the annotated-landmark box's
 # framing (AFLW2000 `landmarks` protocol, 1.0) to BlazeFace's (its box is ~1.08× the landmark one, p90 1.16).
 CROP_SCALE_JITTER = (0.95, 1.15)
-# Hair styles that hang across the face on the fitted bust: bob01/02's fringe over the eyes, long01's and
-# Braid01's strands over the cheek at profile (they move rigidly with the head). The face mesh misses most
-# such faces (realism meter, MODEL_CARD.md), which real face photos seldom show.
-FACE_COVERING_HAIR = ("bob01", "bob02", "long01", "Braid01")
+# Hair styles that hang across the face on the fitted bust: bob01/02's fringe over the eyes (redrawn
+# everywhere), long01's and Braid01's strands over the cheek at profile (they move rigidly with the head;
+# redrawn in training pairs and the realism meter, :class:`PairSampler`; the bundled demo clip wears long01).
+# The face mesh misses most such faces (realism meter, MODEL_CARD.md), which real face photos seldom show.
+FACE_COVERING_HAIR = ("bob01", "bob02")
+PROFILE_COVERING_HAIR = ("long01", "Braid01")
 ACCESSORY_PROBABILITY = {"hair": 0.9, "glasses": 0.15, "hats": 0.04, "shirts": 0.95}
 HAIR_TINTS = (
     (1.0, 1.0, 1.0),
@@ -148,8 +150,11 @@ def sample_expression(rng: np.random.Generator, model: HeadModel, strength: floa
     return {str(n): float(rng.uniform(0.2, 1.0) * strength) for n in names}
 
 
-def sample_appearance(rng: np.random.Generator, model: HeadModel, skin: str) -> Appearance:
-    """Hair, brows, lashes, eyes, teeth, optional glasses/hat/shirt, with texture choices and tints."""
+def sample_appearance(
+    rng: np.random.Generator, model: HeadModel, skin: str, redrawn_hair: tuple[str, ...] = FACE_COVERING_HAIR
+) -> Appearance:
+    """Hair, brows, lashes, eyes, teeth, optional glasses/hat/shirt, with texture choices and tints; a hair
+    style in ``redrawn_hair`` is drawn again."""
     proxies, textures = {}, {}
     for kind, names in sorted(model.proxies.items(), key=lambda item: (item[0] != "hats", item[0])):
         if rng.random() >= ACCESSORY_PROBABILITY.get(kind, 1.0):
@@ -157,7 +162,7 @@ def sample_appearance(rng: np.random.Generator, model: HeadModel, skin: str) -> 
         if kind == "hair" and "hats" in proxies:
             names = [n for n in names if n.startswith("short")] or names  # long hair would cut through hats
         proxies[kind] = names[rng.integers(len(names))]
-        while proxies[kind] in FACE_COVERING_HAIR:  # redrawn: the other outfits keep their random stream
+        while proxies[kind] in redrawn_hair:  # redrawn: the other outfits keep their random stream
             proxies[kind] = names[rng.integers(len(names))]
         textures[kind] = int(rng.integers(model.texture_count(kind, proxies[kind])))
     hair_tint = HAIR_TINTS[rng.integers(len(HAIR_TINTS))]
@@ -280,7 +285,7 @@ class PairSampler:
         rng = np.random.default_rng([self.seed, index])
         identity_id = int(rng.integers(*self.identities))
         identity, skin = sample_identity(self.model, identity_id)
-        appearance = sample_appearance(rng, self.model, skin)
+        appearance = sample_appearance(rng, self.model, skin, FACE_COVERING_HAIR + PROFILE_COVERING_HAIR)
         R_a, R_q = sample_pair_rotations(rng, self.poses, self.anchor)
         camera = sample_full_camera(rng)
         lighting = sample_lighting(rng)
