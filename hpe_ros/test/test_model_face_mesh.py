@@ -162,3 +162,31 @@ def test_without_refinement_the_seed_is_the_output_and_exports(golden, tmp_path)
     assert report.passed, report.summary()
     with pytest.raises(ValueError, match="geometric_seed"):
         get_config("tiny").replace(refine=False)
+
+
+def test_refine_gate_leaves_frontal_faces_to_the_seed_and_exports(golden, tmp_path):
+    """With ``refine_gate_deg`` the learned refinement (here made non-zero) acts on a face turned beyond the
+    threshold and leaves a frontal one exactly at the seed; the gated graph exports and matches torch."""
+    from scipy.spatial.transform import Rotation
+
+    from hpe_ros.engine.export import export_validated
+    from hpe_ros.model.camera_head import activate_pose
+
+    config = get_config("mesh").replace(refine_gate_deg=45.0)
+    torch.manual_seed(0)
+    net = HeadPoseNet(config).eval()
+    torch.nn.init.normal_(net.camera_head.pose_branch.fc2.weight, std=0.05)  # a refinement that moves poses
+    cloud = torch.from_numpy(golden["landmarks"][0])
+    net.canonical_landmarks.copy_(cloud - cloud.mean(0))
+    for yaw_deg, refined in ((10.0, False), (75.0, True)):
+        turn = torch.from_numpy(Rotation.from_euler("y", yaw_deg, degrees=True).as_matrix()).float()
+        landmarks = (net.canonical_landmarks @ turn.T)[None, None]
+        assert net.refine_gate(landmarks).item() == pytest.approx(float(refined), abs=0.01)
+        with torch.no_grad():
+            encoding = net(landmarks)[-1]
+        seed = activate_pose(net.geometric_seed(landmarks))
+        assert torch.allclose(encoding, seed, atol=1e-4) != refined
+    report = export_validated(net, config, tmp_path / "gated.onnx", "absolute")
+    assert report.passed, report.summary()
+    with pytest.raises(ValueError, match="refine_gate_deg"):
+        get_config("mesh").replace(refine=False, refine_gate_deg=45.0)

@@ -212,3 +212,18 @@ def test_threejs_quads_split_at_uv_seams():
     assert len(source) == 8 and sorted(source.tolist()) == [0, 1, 1, 2, 2, 3, 4, 5]
     assert triangles.shape == (4, 3)
     np.testing.assert_array_equal(uv[triangles[0]], [[0, 1], [2, 3], [4, 5]])
+
+
+def test_camera_tone_exposes_a_dark_face_and_stretches_its_contrast():
+    """A dim, flat centre (the face) comes out within the exposure targets' reach and with more contrast."""
+    from hpe_ros.synth.degrade import LUMA, TONE_GAIN, TONE_TARGET_LUMA, camera_tone
+
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.normal(70, 10, (96, 96, 3)), 0, 255).astype(np.uint8)
+    centre = slice(48 - 19, 48 + 19)
+    for seed in range(5):
+        toned = camera_tone(np.random.default_rng(seed), image)
+        before, after = (x[centre, centre].astype(np.float32) @ LUMA for x in (image, toned))
+        reachable = min(TONE_TARGET_LUMA[1], before.mean() * TONE_GAIN[1])
+        assert TONE_TARGET_LUMA[0] - 3 <= after.mean() <= reachable + 3
+        assert after.std() > 1.5 * before.std()

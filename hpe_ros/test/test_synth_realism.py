@@ -100,8 +100,10 @@ def test_realism_meter_writes_its_figures(tmp_path, renderable, aflw2000_dev, sh
 
 
 def test_meter_views_are_reproducible_and_framed_on_the_face(model):
-    """The meter's view set is a pure function of the seed (comparable runs); the face box is centred."""
-    from hpe_ros.evaluate.realism import CANVAS_PX, meter_view
+    """The meter's view set is a pure function of the seed (comparable runs); the face box is centred and
+    the face-mesh square is the one the real crops get from such a box (same margin, same side)."""
+    from hpe_ros.crop import FACE_BOX_MARGIN
+    from hpe_ros.evaluate.realism import CANVAS_PX, FACE_MESH_PX, meter_view
 
     sampler = PairSampler(model, size=192, seed=0)
     pair = sampler.sample(0)
@@ -112,3 +114,4 @@ def test_meter_views_are_reproducible_and_framed_on_the_face(model):
     assert (x0 + x1) / 2 == pytest.approx((CANVAS_PX - 1) / 2) and (y0 + y1) / 2 == pytest.approx(
         (CANVAS_PX - 1) / 2
     )
+    assert (1 + 2 * FACE_BOX_MARGIN) * max(x1 - x0, y1 - y0) == pytest.approx(FACE_MESH_PX, rel=1e-3)

@@ -34,11 +34,12 @@ import numpy as np
 from hpe_ros.detect import Detection
 from hpe_ros.errors import InputError
 from hpe_ros.evaluate.harness import aflw_angles_deg
+from hpe_ros.evaluate.network import network_crop_box
 from hpe_ros.geometry import geodesic_deg, head_rotation_from_biwi
 from hpe_ros.synth.facepoints import LANDMARK_NAMES, OUTER_EYES, POINT_NAMES, SEMANTIC_POINTS, face_box
 from hpe_ros.synth.mesh import HEAD_CENTRE
 from hpe_ros.synth.preview import project
-from hpe_ros.synth.sampler import CROP_HEAD_SIZE, EVAL_IDENTITY_BASE, PairSampler, ViewParams, torso_rotation
+from hpe_ros.synth.sampler import EVAL_IDENTITY_BASE, PairSampler, ViewParams, torso_rotation
 
 YAW_BINS = ((0.0, 30.0), (30.0, 60.0), (60.0, 99.0))
 YAW_MAX_DEG, PITCH_SIGMA_DEG, PITCH_MAX_DEG, ROLL_SIGMA_DEG, ROLL_MAX_DEG = 75.0, 15.0, 60.0, 10.0, 50.0
@@ -66,14 +67,22 @@ def meter_rotation(rng: np.random.Generator) -> np.ndarray:
 
 def meter_view(view: ViewParams, face: tuple[np.ndarray, np.ndarray], rng: np.random.Generator) -> ViewParams:
     """``view`` re-posed for the meter: a meter rotation, the head centre near the canvas's optical axis at
-    the sampled distance, the torso redrawn, the central :data:`FACE_MESH_PX` square framed like a training
-    crop (its side spans the jittered ``CROP_HEAD_SIZE``, its centre is the face box centre; no jitter)."""
+    the sampled distance, the torso redrawn, the central :data:`FACE_MESH_PX` square framed exactly as the
+    real crops are (:func:`~hpe_ros.evaluate.network.network_crop_box` of the face box: the tight box of the
+    visible AFLW-21-like points, ``FACE_BOX_MARGIN`` of its longer side added on each side).
+
+    (The meter first framed it by 0.27 m of head per side, as training crops then were: the face filled
+    20 % less of the square than in the real crops it is compared with, and the face mesh found fewer faces
+    for that reason alone.)"""
     distance = float(np.linalg.norm(view.R @ HEAD_CENTRE + view.t))
     R = meter_rotation(rng)
-    focal = FACE_MESH_PX * distance / (CROP_HEAD_SIZE * rng.uniform(0.9, 1.15))
+    rng.uniform()  # the former crop-size jitter's draw: keeps the views paired with earlier meter runs
+    focal = FACE_MESH_PX * distance / 0.27  # provisional: rescaled below
     centre = (CANVAS_PX - 1) / 2
-    K = np.array([[focal, 0.0, centre], [0.0, focal, centre], [0.0, 0.0, 1.0]])
     t = np.array([0.0, 0.0, distance]) - R @ HEAD_CENTRE
+    K = np.array([[focal, 0.0, centre], [0.0, focal, centre], [0.0, 0.0, 1.0]])
+    square = network_crop_box(Detection(*face_box(*face, R, t, K), 1.0))
+    K[:2] *= FACE_MESH_PX / square.side  # the face box scales with the focal length about the axis
     x0, y0, x1, y1 = face_box(*face, R, t, K)
     K[:2, 2] += centre - np.array([(x0 + x1) / 2, (y0 + y1) / 2])
     side = view.crop_side_px * CANVAS_PX / FACE_MESH_PX  # same camera resolution per head as in training

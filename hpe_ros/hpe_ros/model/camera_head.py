@@ -43,8 +43,11 @@ class CameraHead(nn.Module):
         self.adaln_norm = nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6)
         self.pose_branch = Mlp(dim, dim // 2, self.target_dim)
 
-    def forward(self, tokens: Tensor, seed: Tensor | None = None) -> list[Tensor]:
-        """Encodings per iteration from tokens [B, S, P, 2·D], refining ``seed`` [B, S, E] when given."""
+    def forward(
+        self, tokens: Tensor, seed: Tensor | None = None, step_scale: Tensor | None = None
+    ) -> list[Tensor]:
+        """Encodings per iteration from tokens [B, S, P, 2·D], refining ``seed`` [B, S, E] when given; a
+        ``step_scale`` (broadcast to [B, S, 1], in [0, 1]) scales every refinement step (0: the seed)."""
         camera_tokens = self.token_norm(tokens[:, :, 0])
         B, S, C = camera_tokens.shape
         normed = self.adaln_norm(camera_tokens)
@@ -55,6 +58,8 @@ class CameraHead(nn.Module):
             shift, scale, gate = modulation[..., :C], modulation[..., C : 2 * C], modulation[..., 2 * C :]
             x = gate * (normed * (1 + scale) + shift) + camera_tokens
             delta = self.pose_branch(self.trunk_norm(self.trunk(x)))
+            if step_scale is not None:
+                delta = step_scale * delta
             pred = delta if iteration == 0 and seed is None else pred + delta
             outputs.append(activate_pose(pred))
             pred = pred.detach()

@@ -34,6 +34,7 @@ class ModelConfig:
     mesh_tokens: int = 32  # face_mesh only: tokens the 468 landmarks are pooled into (learned assignment)
     geometric_seed: bool = False  # face_mesh only: refinement starts from the rigid landmark alignment
     refine: bool = True  # False (geometric_seed only): the output is the seed; no attention or head is built
+    refine_gate_deg: float = 0.0  # > 0 (with the seed): the refinement acts only beyond this seed |yaw|
     stem_channels: int = 32  # conv_stem only: width of the 3x3 convolutions at half resolution
     dino_depth: int = 0  # dinov2 only: number of ViT blocks inside the patch embed
     dino_pretrained_grid: int = 37  # dinov2 only: the pos-embed grid of the pretrained weights (518 / 14)
@@ -57,6 +58,9 @@ class ModelConfig:
             raise ValueError(f"{self.name}: conv_stem needs an even patch_size")
         if not self.refine and not self.geometric_seed:
             raise ValueError(f"{self.name}: refine=false needs geometric_seed (something to output)")
+        gate_ok = self.refine and self.geometric_seed and 0 < self.refine_gate_deg < 90
+        if self.refine_gate_deg and not gate_ok:
+            raise ValueError(f"{self.name}: refine_gate_deg needs refine, geometric_seed and 0 < angle < 90")
         if self.geometric_seed and self.patch_embed != "face_mesh":
             raise ValueError(f"{self.name}: geometric_seed needs patch_embed face_mesh (landmarks to align)")
         if self.patch_embed == "face_mesh" and self.image_size != FACE_MESH_INPUT_SIZE:

@@ -8,6 +8,8 @@ Modes, by the number of frames S of ``images [B, S, 3, H, W]``:
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor, nn
 
@@ -20,6 +22,7 @@ from hpe_ros.model.pose_encoding import encoding_to_pose, matrix_to_sixd, quat_t
 from hpe_ros.model.procrustes import rigid_quaternion
 
 OPTIONAL_PARTS = ("aggregator", "camera_head")  # built only when the config runs them (cfg.refine)
+GATE_WIDTH = 0.05  # of the refinement gate's sigmoid, in sin|yaw| (about ±3° around a 45° threshold)
 
 
 def init_linear(module: nn.Module) -> None:
@@ -108,7 +111,20 @@ class HeadPoseNet(nn.Module):
         seed = self.geometric_seed(embedding) if self.cfg.geometric_seed else None
         if not self.cfg.refine:
             return [activate_pose(seed)]
-        return self.camera_head(self.aggregator(embedding), seed)
+        gate = self.refine_gate(embedding) if self.cfg.refine_gate_deg else None
+        return self.camera_head(self.aggregator(embedding), seed, gate)
+
+    def refine_gate(self, landmarks: Tensor) -> Tensor:
+        """[B, 1, 1] in (0, 1): how much of the learned refinement a sample gets, a smooth step of the query's
+        |yaw| as the absolute seed sees it (the rigid alignment canonical -> query, also in relative mode) at
+        ``cfg.refine_gate_deg``. The learned part then acts only where it was measured to help (turned
+        faces), and the graph stays one family for ONNX Runtime and TensorRT (no branches)."""
+        canonical = self.canonical_landmarks.float().expand(landmarks.shape[0], -1, -1)
+        rotation = quat_to_matrix(rigid_quaternion(canonical, landmarks[:, -1].float()))
+        side, depth = rotation[:, 0, 2], rotation[:, 2, 2]  # the face's forward axis is −z of the head frame
+        sin_yaw = side.abs() / torch.sqrt(side * side + depth * depth + 1e-12)
+        threshold = math.sin(math.radians(self.cfg.refine_gate_deg))
+        return torch.sigmoid((sin_yaw - threshold) / GATE_WIDTH)[:, None, None].to(landmarks.dtype)
 
     def unbuilt_prefixes(self) -> tuple[str, ...]:
         """State-dict key prefixes of the optional parts this config leaves out (refine off: ``aggregator.``

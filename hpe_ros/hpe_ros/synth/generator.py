@@ -10,10 +10,12 @@ import numpy as np
 from hpe_ros.geometry import biwi_from_head_rotation, geodesic_deg, relative_transform
 from hpe_ros.synth.assets import load_cache
 from hpe_ros.synth.backgrounds import background_images, random_background
-from hpe_ros.synth.degrade import add_occluder, composite, degrade, effective_lowres
+from hpe_ros.synth.degrade import add_occluder, camera_tone, composite, degrade, effective_lowres
 from hpe_ros.synth.mesh import HeadModel
 from hpe_ros.synth.renderer import Renderer
 from hpe_ros.synth.sampler import PairParams, ViewParams
+
+TONE_SALT = 7  # the camera tone's own stream: the other draws stay paired with renders made without it
 
 
 def view_labels(view: ViewParams) -> dict:
@@ -72,13 +74,14 @@ class PairRenderer:
         self.backgrounds = list(shared_backgrounds())
 
     def render_view(self, pair: PairParams, view: ViewParams) -> np.ndarray:
-        """One degraded, composited RGB crop."""
+        """One composited RGB crop; with degradations on, also the camera tone (:func:`camera_tone`)."""
         rng = np.random.default_rng(view.background_seed)
         parts = self.model.build(pair.identity, view.expression, pair.appearance, view.torso_rotation)
         rgba = self.renderer.render(parts, view.K, view.R, view.t, view.lighting)
         image = composite(rgba, random_background(rng, self.size, self.backgrounds))
         params = dict(view.degradation)
         if view.degradation:
+            image = camera_tone(np.random.default_rng([view.background_seed, TONE_SALT]), image)
             params["lowres"] = params.get("lowres", 0.0) or effective_lowres(view.crop_side_px, self.size)
             if params.get("occluder"):
                 image = add_occluder(rng, image, random_background(rng, self.size, self.backgrounds))

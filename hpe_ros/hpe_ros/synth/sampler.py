@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial.transform import Rotation
 
+from hpe_ros.crop import FACE_BOX_MARGIN, box_from_detection
 from hpe_ros.errors import InputError
 from hpe_ros.geometry import geodesic_deg, head_rotation_from_biwi
 from hpe_ros.synth.facepoints import FacePoints, face_box
@@ -24,12 +25,15 @@ NEUTRAL_MAX_DEG = 10.0  # near-frontal anchor: geodesic angle to R = I at most t
 SMALL_GAP_DEG = (2.0, 30.0)  # small-gap policy: anchor-query geodesic gap range
 EVAL_IDENTITY_BASE = 1_000_000_000
 IDENTITY_SALT = 0x1D
-CROP_HEAD_SIZE = (
-    0.27  # metres of head that one crop side spans (before jitter), ~ a detector's face box + margin
-)
-# Hair styles whose fringe hangs across the eyes on the fitted bust; the face mesh misses most such faces
-# (realism meter), which real face photos seldom show.
+# Crop side / ((1 + 2·FACE_BOX_MARGIN) · the face box's longer side): from the annotated-landmark box's
+# framing (AFLW2000 `landmarks` protocol, 1.0) to BlazeFace's (its box is ~1.08× the landmark one, p90 1.16).
+CROP_SCALE_JITTER = (0.95, 1.15)
+# Hair styles that hang across the face on the fitted bust: bob01/02's fringe over the eyes (redrawn
+# everywhere), long01's and Braid01's strands over the cheek at profile (they move rigidly with the head;
+# redrawn in training pairs and the realism meter, :class:`PairSampler`; the bundled demo clip wears long01).
+# The face mesh misses most such faces (realism meter, MODEL_CARD.md), which real face photos seldom show.
 FACE_COVERING_HAIR = ("bob01", "bob02")
+PROFILE_COVERING_HAIR = ("long01", "Braid01")
 ACCESSORY_PROBABILITY = {"hair": 0.9, "glasses": 0.15, "hats": 0.04, "shirts": 0.95}
 HAIR_TINTS = (
     (1.0, 1.0, 1.0),
@@ -146,8 +150,11 @@ def sample_expression(rng: np.random.Generator, model: HeadModel, strength: floa
     return {str(n): float(rng.uniform(0.2, 1.0) * strength) for n in names}
 
 
-def sample_appearance(rng: np.random.Generator, model: HeadModel, skin: str) -> Appearance:
-    """Hair, brows, lashes, eyes, teeth, optional glasses/hat/shirt, with texture choices and tints."""
+def sample_appearance(
+    rng: np.random.Generator, model: HeadModel, skin: str, redrawn_hair: tuple[str, ...] = FACE_COVERING_HAIR
+) -> Appearance:
+    """Hair, brows, lashes, eyes, teeth, optional glasses/hat/shirt, with texture choices and tints; a hair
+    style in ``redrawn_hair`` is drawn again."""
     proxies, textures = {}, {}
     for kind, names in sorted(model.proxies.items(), key=lambda item: (item[0] != "hats", item[0])):
         if rng.random() >= ACCESSORY_PROBABILITY.get(kind, 1.0):
@@ -155,7 +162,7 @@ def sample_appearance(rng: np.random.Generator, model: HeadModel, skin: str) -> 
         if kind == "hair" and "hats" in proxies:
             names = [n for n in names if n.startswith("short")] or names  # long hair would cut through hats
         proxies[kind] = names[rng.integers(len(names))]
-        while proxies[kind] in FACE_COVERING_HAIR:  # redrawn: the other outfits keep their random stream
+        while proxies[kind] in redrawn_hair:  # redrawn: the other outfits keep their random stream
             proxies[kind] = names[rng.integers(len(names))]
         textures[kind] = int(rng.integers(model.texture_count(kind, proxies[kind])))
     hair_tint = HAIR_TINTS[rng.integers(len(HAIR_TINTS))]
@@ -194,19 +201,21 @@ def sample_camera(
 ) -> tuple[np.ndarray, ...]:
     """Head position t and the crop intrinsics K for a head of rotation R seen by ``camera`` (full image).
 
-    The crop is centred (with a small jitter) on the face box, as a detector's box frames a real face: the
-    tight box of the visible semantic points ``face`` = (head-frame points, normals) of
-    :mod:`hpe_ros.synth.facepoints`. (Centred on the head centre, turned faces sat off-centre and the face
-    mesh found them less often: realism meter, MODEL_CARD.md.)
+    The crop is cut from the face box as the runtime cuts a real face from its detector's box
+    (:func:`hpe_ros.crop.box_from_detection` with ``FACE_BOX_MARGIN``), with a small jitter of scale
+    (:data:`CROP_SCALE_JITTER`) and centre: the face box is the tight box of the visible semantic points
+    ``face`` = (head-frame points, normals) of :mod:`hpe_ros.synth.facepoints`, AFLW2000's kind of box.
+    (Framed by a fixed 0.27 m of head per side, faces filled 20 % less of the crop than in real crops, and
+    centred on the head centre, turned faces sat off-centre: realism meter, MODEL_CARD.md.)
     """
     f, width, height = camera["f"], camera["width"], camera["height"]
     principal = np.array([width / 2, height / 2])
     distance = rng.uniform(0.45, 2.5)
     pixel = principal + (rng.uniform(0.1, 0.9, 2) - 0.5) * (width, height)  # where the head centre projects
     t = np.append((pixel - principal) / f, 1.0) * distance - R @ HEAD_CENTRE
-    side = f * CROP_HEAD_SIZE / distance * rng.uniform(0.9, 1.15)
     K_full = np.array([[f, 0.0, principal[0]], [0.0, f, principal[1]], [0.0, 0.0, 1.0]])
     x0, y0, x1, y1 = face_box(*face, R, t, K_full)
+    side = box_from_detection(x0, y0, x1, y1, FACE_BOX_MARGIN).side * rng.uniform(*CROP_SCALE_JITTER)
     crop_centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2]) + rng.normal(0, 0.04 * side, 2)
     scale = size / side
     # Pixel centres at integers: u_crop = scale * (u_full - crop_centre + side / 2) - 0.5 (crop is size×size).
@@ -276,7 +285,7 @@ class PairSampler:
         rng = np.random.default_rng([self.seed, index])
         identity_id = int(rng.integers(*self.identities))
         identity, skin = sample_identity(self.model, identity_id)
-        appearance = sample_appearance(rng, self.model, skin)
+        appearance = sample_appearance(rng, self.model, skin, FACE_COVERING_HAIR + PROFILE_COVERING_HAIR)
         R_a, R_q = sample_pair_rotations(rng, self.poses, self.anchor)
         camera = sample_full_camera(rng)
         lighting = sample_lighting(rng)
