@@ -63,7 +63,7 @@ from hpe_ros.reference import FaceReference, ReferenceConfig
 from hpe_ros.results import FacePose, FrameResult
 from hpe_ros.tracks import FaceTracks, FaceTracksConfig, TrackedFace
 from hpe_ros.translation import TranslationConfig, head_position
-from hpe_ros.upright import eye_line_angle_deg, from_upright, in_plane_angle_deg
+from hpe_ros.upright import eye_line_angle_deg, from_upright, head_up_angle_deg
 
 STAGES = ("detect", "track", "crop", "infer", "fuse", "filter")
 Estimator = Literal["relative", "absolute"]
@@ -309,7 +309,7 @@ class HeadPoseTracker:
             return 0.0
         if state.angle_deg is not None:
             if self.turns_crops and state.last_rotation is not None:
-                state.angle_deg = in_plane_angle_deg(state.last_rotation)
+                state.angle_deg = head_up_angle_deg(state.last_rotation)
             return state.angle_deg
         if time_s < state.recheck_s:
             return None

@@ -14,6 +14,7 @@ from hpe_ros.upright import (
     camera_roll,
     eye_line_angle_deg,
     from_upright,
+    head_up_angle_deg,
     in_plane_angle_deg,
     relative_from_upright,
 )
@@ -25,6 +26,20 @@ def test_in_plane_angle_is_the_roll_whatever_the_yaw_and_pitch():
         roll, yaw, pitch = rng.uniform(-180, 180), rng.uniform(-85, 85), rng.uniform(-60, 60)
         R = camera_roll(roll) @ Rotation.from_euler("YX", [yaw, pitch], degrees=True).as_matrix()
         assert in_plane_angle_deg(R) == pytest.approx(roll, abs=1e-6)
+
+
+def test_head_up_angle_is_the_roll_without_nodding_and_stays_steady_toward_profile():
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        roll, yaw = rng.uniform(-180, 180), rng.uniform(-90, 90)
+        R = camera_roll(roll) @ Rotation.from_euler("Y", yaw, degrees=True).as_matrix()
+        assert np.cos(np.radians(head_up_angle_deg(R) - roll)) == pytest.approx(1.0)
+    profile = Rotation.from_euler("Y", 85.0, degrees=True)
+    for _ in range(20):  # a 2° estimation error at 85° of yaw
+        noisy = (
+            Rotation.from_rotvec(np.radians(2.0) * rng.normal(size=3) / np.sqrt(3)) * profile
+        ).as_matrix()
+        assert abs(head_up_angle_deg(noisy)) < 4.0
 
 
 def test_eye_line_angle_follows_a_turned_face():
