@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 import pytest
 import torch
@@ -66,6 +67,9 @@ def test_shipped_landmark_heads_are_in_sync_with_the_embedded_model(golden) -> N
         "absolute": {"query_tokens": landmarks},
     }
     for mode, model in heads.items():
+        matrices = [i for i in model.graph.initializer if len(i.dims) == 2 and np.prod(i.dims) >= 64]
+        stored = {i.data_type for i in matrices}  # the weight matrices
+        assert stored == {onnx.TensorProto.FLOAT16}, f"{mode} head: weights not stored in fp16"
         got = session(model).run(None, feeds[mode])
         with torch.no_grad():
             expected = deploy_module(net, mode)(*map(torch.from_numpy, feeds[mode].values()))

@@ -28,7 +28,7 @@ from hpe_ros.engine.tflite_onnx import face_mesh_model
 from hpe_ros.errors import ModelFileError
 
 HEAD_SUFFIX = ".landmark_head.onnx"
-ASSEMBLY_VERSION = "2"  # bump when the assembly changes, so cached graphs are rebuilt
+ASSEMBLY_VERSION = "3"  # bump when the assembly changes, so cached graphs are rebuilt
 
 
 def landmark_head_path(checkpoint: str | Path) -> Path:
