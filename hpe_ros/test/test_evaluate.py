@@ -146,6 +146,13 @@ def test_model_specs():
         load_estimator("fsanet:/nonexistent")
 
 
+def test_models_with_the_same_name_are_refused(tmp_path):
+    """Scores are told apart by model name: two files named alike would mix their columns."""
+    folder = write_synthetic_aflw(tmp_path / "data")
+    with pytest.raises(InputError, match="distinct names"):
+        run_aflw2000_eval("aflw2000", folder, ["mean-pose", "mean-pose:0,0,0"], tmp_path / "x.json")
+
+
 def test_cli_reports_a_missing_data_folder(tmp_path, capsys):
     code = main(
         ["eval", "aflw2000", "--data", str(tmp_path / "nope"), "--model", "mean-pose", "--json", "x.json"]

@@ -61,6 +61,9 @@ def run_aflw2000_eval(
     if not samples:
         raise InputError(f"no AFLW2000-3D image of {data_dir} is in the standard subset (|angles| ≤ 99°)")
     estimators = [load_estimator(spec) for spec in specs]
+    names = [estimator.name for estimator in estimators]
+    if len(set(names)) < len(names):  # results are told apart by estimator name
+        raise InputError(f"models {specs} are named {names}: give model files distinct names")
     face_detector = None
     if crop == "detector":
         from hpe_ros.detect import load_detector
