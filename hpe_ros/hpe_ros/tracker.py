@@ -43,7 +43,7 @@ from hpe_ros.anchors import (
 from hpe_ros.camera import checked_intrinsics
 from hpe_ros.config import Checked, param
 from hpe_ros.crop import FACE_BOX_MARGIN, box_from_detection, network_input
-from hpe_ros.detect import Detection, FaceDetector
+from hpe_ros.detect import BlazeFaceDetector, Detection, FaceDetector, MultiPassDetector
 from hpe_ros.engine.base import NonFiniteOutputError, PoseEngine
 from hpe_ros.engine.face_probe import FaceMeshProbe
 from hpe_ros.errors import InputError
@@ -61,10 +61,13 @@ from hpe_ros.model.config import FACE_MESH_LANDMARKS
 from hpe_ros.orientation import find_upright, unturned_landmarks
 from hpe_ros.reference import FaceReference, ReferenceConfig
 from hpe_ros.results import FacePose, FrameResult
-from hpe_ros.tracks import FaceTracks, FaceTracksConfig, TrackedFace
+from hpe_ros.tracks import FaceTracks, FaceTracksConfig, TrackedFace, box_iou
 from hpe_ros.translation import TranslationConfig, head_position
 from hpe_ros.upright import eye_line_angle_deg, from_upright, head_up_angle_deg
 
+MISSING_MIN_IOU = 0.2
+"""``search_missing`` keeps a further pass's face only where it overlaps a missing track's predicted box this
+much: on two faces crossing, a search over the whole frame found other faces there and swapped ids."""
 STAGES = ("detect", "track", "crop", "infer", "fuse", "filter")
 Estimator = Literal["relative", "absolute"]
 ESTIMATORS: tuple[str, ...] = get_args(Estimator)
@@ -102,6 +105,12 @@ class TrackerConfig(Checked):
         "Crop square = (1 + 2 x margin) x the longer side of the face box.",
         minimum=0.0,
         maximum=2.0,
+    )
+    search_missing: bool = param(
+        True,
+        "BlazeFace detectors: when a frame has fewer detections than live tracks, look again with the "
+        "multi-pass detector's further passes (short range, mirrored, zoomed out, quarter turns), so a face "
+        "turned away or upside-down keeps its track; other frames pay nothing.",
     )
     upright: bool = param(
         True,
@@ -195,6 +204,11 @@ class HeadPoseTracker:
         self.turns_crops = self.config.upright and (self.geometric or self.config.estimator == "absolute")
         """Crops are cut upright (engines that pair crops keep unturned ones)."""
         self._probe: FaceMeshProbe | None = None
+        self.searches_missing = self.config.search_missing and isinstance(detector, BlazeFaceDetector)
+        """``search_missing`` applies: the detector is a single BlazeFace pass."""
+        self._search: MultiPassDetector | None = None
+        self.last_detections: list[Detection] = []
+        """The detections the last frame was tracked from (``search_missing``'s included)."""
 
     def reset(self) -> None:
         """Forget every track, its anchors and the last stamp (new ids follow; the next frame, whatever its
@@ -238,6 +252,9 @@ class HeadPoseTracker:
 
         with _timed(timings, "detect"):
             found = self.detector.detect(image)
+            if self.searches_missing:
+                found = [*found, *self._search_missing(image, found, time_s)]
+            self.last_detections = found
         with _timed(timings, "track"):
             boxes = np.array([[d.x0, d.y0, d.x1, d.y1] for d in found]).reshape(-1, 4)
             tracked = self.tracks.update(boxes, np.array([d.score for d in found]), time_s)
@@ -265,6 +282,21 @@ class HeadPoseTracker:
             reset=reset,
             dropped=len(queries) - len(poses),
         )
+
+    def _search_missing(self, image: np.ndarray, found: list[Detection], time_s: float) -> list[Detection]:
+        """``search_missing``: faces the further BlazeFace passes find where a confirmed track has no
+        detection this frame (overlapping its predicted box), so a face that turned away or upside-down
+        keeps its track while other faces (and empty frames) cost one pass."""
+        boxes = np.array([[d.x0, d.y0, d.x1, d.y1] for d in found]).reshape(-1, 4)
+        regions = self.tracks.missing_regions(boxes, time_s)
+        if not len(regions):
+            return []
+        if self._search is None:
+            self._search = MultiPassDetector(min_score=self.detector.min_score)
+        more = self._search.detect_missing(image, found)
+        return [
+            d for d in more if box_iou(np.array([[d.x0, d.y0, d.x1, d.y1]]), regions).max() >= MISSING_MIN_IOU
+        ]
 
     def _handle_time_jump(self, stamp_ns: int) -> bool:
         last = self.last_stamp_ns

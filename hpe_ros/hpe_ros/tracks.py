@@ -226,6 +226,20 @@ class FaceTracks:
             if t.confirmed
         ]
 
+    def missing_regions(self, boxes: np.ndarray, stamp_s: float, covered_iou: float = 0.3) -> np.ndarray:
+        """Predicted boxes [M, 4] at ``stamp_s`` of the confirmed tracks that none of ``boxes`` [N, 4] covers
+        (IoU below ``covered_iou``): where a tracked face went missing in this frame's detections."""
+        decay = self.config.velocity_decay_per_s
+        predicted = [t.predict(stamp_s, decay) for t in self.active if t.confirmed]
+        if not predicted:
+            return np.zeros((0, 4))
+        predicted = np.stack(predicted)
+        if len(boxes) == 0:
+            return predicted
+        return predicted[
+            box_iou(predicted, np.asarray(boxes, np.float64).reshape(-1, 4)).max(axis=1) < covered_iou
+        ]
+
     def _match_active(
         self, boxes: np.ndarray, scores: np.ndarray, keep: np.ndarray, stamp: float
     ) -> list[int]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from itertools import islice
 
+import cv2
 import numpy as np
 import pytest
 
@@ -19,7 +20,7 @@ from hpe_ros.model.default import default_model_path
 from hpe_ros.orientation import find_upright, unturned_landmarks
 from hpe_ros.synth.clip import DEMO_CLIP_DIR, VIDEO_NAME
 from hpe_ros.tracker import HeadPoseTracker, TrackerConfig
-from hpe_ros.tracks import FaceTracksConfig
+from hpe_ros.tracks import FaceTracks, FaceTracksConfig
 from hpe_ros.upright import PoseTransform, angle_difference_deg
 
 FRAMES = 8
@@ -128,3 +129,32 @@ def test_unturned_landmarks_turn_about_the_crop_centre():
     assert unturned_landmarks(unturned_landmarks(cloud, 37.0, 192), -37.0, 192) == pytest.approx(
         cloud, abs=1e-4
     )
+
+
+def test_a_tracked_face_turned_upside_down_is_searched_for_and_keeps_its_id(clip):
+    """The full-range pass finds no face in the frame turned by 180° about the face; the further passes
+    (search_missing) find it where the track went missing, so the track keeps its id and is not propagated."""
+    engine, frames, detections, K = clip
+    image = frames[0]
+    face = detections[0][0]
+    turn = cv2.getRotationMatrix2D(face.center, 180.0, 1.0)
+    upside_down = cv2.warpAffine(image, turn, (image.shape[1], image.shape[0]))
+    detector = load_detector("blazeface")
+    assert detector.detect(upside_down) == []
+    for search in (True, False):
+        tracker = HeadPoseTracker(engine, detector, TrackerConfig(search_missing=search))
+        for k in range(3):  # a track is reported from its second detection on
+            faces = tracker.process(image, k * FRAME_NS, K).faces
+        (first,) = faces
+        (after,) = tracker.process(upside_down, 3 * FRAME_NS, K).faces
+        assert after.track_id == first.track_id
+        assert bool(tracker.last_detections) is search  # without the search: a propagated box only
+
+
+def test_missing_regions_are_the_tracks_no_detection_covers():
+    tracks = FaceTracks(FaceTracksConfig(confirm_hits=1))
+    boxes = np.array([[0.0, 0.0, 50.0, 50.0], [200.0, 0.0, 250.0, 50.0]])
+    tracks.update(boxes, np.ones(2), 0.0)
+    missing = tracks.missing_regions(boxes[:1], 0.0)
+    np.testing.assert_allclose(missing, boxes[1:])
+    assert tracks.missing_regions(boxes, 0.0).shape == (0, 4)

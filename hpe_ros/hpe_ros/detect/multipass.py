@@ -11,7 +11,7 @@ any face). Every pass keeps BlazeFace's own score threshold; nothing new is acce
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -20,6 +20,7 @@ import numpy as np
 from hpe_ros.detect.base import Detection, clip_to_image
 from hpe_ros.detect.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector
 from hpe_ros.image import as_rgb_uint8
+from hpe_ros.tracks import box_iou
 from hpe_ros.upright import MIRRORED_KEYPOINTS
 
 
@@ -106,17 +107,41 @@ class MultiPassDetector:
 
     def detect(self, image_rgb: np.ndarray) -> list[Detection]:
         """Faces in an RGB uint8 image, best score first, from the first pass that finds any."""
-        image = as_rgb_uint8(image_rgb)
+        return self._first_found(as_rgb_uint8(image_rgb), range(len(self.passes)), [])
+
+    def detect_missing(self, image_rgb: np.ndarray, known: Sequence[Detection]) -> list[Detection]:
+        """Faces that the ``known`` detections (the first pass's, from the caller's own detector) do not
+        cover (IoU below :data:`NEW_FACE_MAX_IOU`), from the first of the later passes that finds one: how a
+        tracker looks harder when a face it tracks went missing, without paying for it on other frames."""
+        return self._first_found(as_rgb_uint8(image_rgb), range(1, len(self.passes)), list(known))
+
+    def _first_found(
+        self, image: np.ndarray, indices: Iterable[int], known: list[Detection]
+    ) -> list[Detection]:
         height, width = image.shape[:2]
-        for index, (model, view) in enumerate(self.passes):
+        known_boxes = np.array([[d.x0, d.y0, d.x1, d.y1] for d in known]).reshape(-1, 4)
+        for index in indices:
+            model, view = self.passes[index]
             edited, back = view.apply(image)
-            found = self._detectors[model].detect(edited)
+            mapped = (
+                clip_to_image(map_detection(d, back, view), width, height)
+                for d in self._detectors[model].detect(edited)
+            )
+            found = [d for d in mapped if d is not None and _is_new(d, known_boxes)]
             if found:
                 self.last_pass = index
-                mapped = (clip_to_image(map_detection(d, back, view), width, height) for d in found)
-                return sorted((d for d in mapped if d is not None), key=lambda d: d.score, reverse=True)
+                return sorted(found, key=lambda d: d.score, reverse=True)
         self.last_pass = -1
         return []
+
+
+NEW_FACE_MAX_IOU = 0.3
+"""A later pass's detection overlapping a known one at least this much is that face again."""
+
+
+def _is_new(detection: Detection, known_boxes: np.ndarray) -> bool:
+    box = np.array([[detection.x0, detection.y0, detection.x1, detection.y1]])
+    return not known_boxes.size or float(box_iou(box, known_boxes).max()) < NEW_FACE_MAX_IOU
 
     def close(self) -> None:
         """Release the MediaPipe graphs."""

@@ -1,8 +1,8 @@
 """``hpe eval video``: the tracker on a clip, relative (anchor keyframes) vs absolute (no anchors), scored.
 
 Both modes run :class:`~hpe_ros.tracker.HeadPoseTracker` on the same frames with the same detections (the
-detector runs once, in the first pass), crop margin :data:`~hpe_ros.crop.FACE_BOX_MARGIN`. The
-face scored in a frame is the tracker's primary (largest) face.
+tracker's detector, with its search for missing faces, runs in the first pass), crop margin
+:data:`~hpe_ros.crop.FACE_BOX_MARGIN`. The face scored in a frame is the tracker's primary (largest) face.
 
 - Accuracy (clips with ground truth, e.g. the bundled demo clip): AFLW2000 per-angle MAE and geodesic error of
   the tracker's output R_cam←head against the truth, per mode; a frame without a face is a failure. The floor
@@ -169,7 +169,7 @@ def run_tracker(
     detections used (reuse them next pass)."""
     config = replace(config or TrackerConfig(), estimator=mode)
     given = ExternalDetections()
-    tracker = HeadPoseTracker(engine, given, config)
+    tracker = HeadPoseTracker(engine, detector if detections is None else given, config)
     estimator = NetworkEstimator(engine, "crops")
     run = ModeRun(mode, np.zeros(0, np.int64), [], [], [])
     used, stamps, change, previous = [], [], [], None
@@ -179,12 +179,12 @@ def run_tracker(
             same_size = previous.shape == image.shape
             change.append(float(np.abs(image - previous).mean()) if same_size else np.inf)
         previous = image
-        found = detector.detect(frame.image) if detections is None else detections[k]
-        used.append(found)
+        if detections is not None:
+            given.set(detections[k])
         start = time.perf_counter()
-        given.set(found)
         result = tracker.process(frame.image, frame.stamp_ns, K)
-        run.ms.append(1000.0 * (time.perf_counter() - start))
+        run.ms.append(1000.0 * (time.perf_counter() - start) - result.timings_ms["detect"])
+        used.append(tracker.last_detections)
         stamps.append(frame.stamp_ns)
         face = result.faces[result.primary_index] if result.faces else None
         run.boxes.append(None if face is None else face.box.copy())
