@@ -68,6 +68,8 @@ from hpe_ros.upright import eye_line_angle_deg, from_upright, head_up_angle_deg
 MISSING_MIN_IOU = 0.2
 """``search_missing`` keeps a further pass's face only where it overlaps a missing track's predicted box this
 much: on two faces crossing, a search over the whole frame found other faces there and swapped ids."""
+PART_OF_FACE = 0.6
+"""``search_missing``: a detection with this much of its box inside a face the search found is part of it."""
 STAGES = ("detect", "track", "crop", "infer", "fuse", "filter")
 Estimator = Literal["relative", "absolute"]
 ESTIMATORS: tuple[str, ...] = get_args(Estimator)
@@ -253,10 +255,10 @@ class HeadPoseTracker:
         with _timed(timings, "detect"):
             found = self.detector.detect(image)
             if self.searches_missing:
-                found = [*found, *self._search_missing(image, found, time_s)]
+                found = self._search_missing(image, found, time_s)
             self.last_detections = found
         with _timed(timings, "track"):
-            boxes = np.array([[d.x0, d.y0, d.x1, d.y1] for d in found]).reshape(-1, 4)
+            boxes = _boxes(found)
             tracked = self.tracks.update(boxes, np.array([d.score for d in found]), time_s)
             known = self.tracks.known_ids()
             self.states = {i: s for i, s in self.states.items() if i in known}
@@ -284,19 +286,23 @@ class HeadPoseTracker:
         )
 
     def _search_missing(self, image: np.ndarray, found: list[Detection], time_s: float) -> list[Detection]:
-        """``search_missing``: faces the further BlazeFace passes find where a confirmed track has no
-        detection this frame (overlapping its predicted box), so a face that turned away or upside-down
-        keeps its track while other faces (and empty frames) cost one pass."""
-        boxes = np.array([[d.x0, d.y0, d.x1, d.y1] for d in found]).reshape(-1, 4)
+        """``search_missing``: ``found`` plus the faces the further BlazeFace passes find where a confirmed
+        track has no detection this frame (overlapping its predicted box), so a face that turned away or
+        upside-down keeps its track while other faces (and empty frames) cost one pass. A detection of
+        ``found`` lying mostly inside a face the search found is that face again (BlazeFace boxes a part of an
+        upside-down face) and is dropped."""
+        boxes = _boxes(found)
         regions = self.tracks.missing_regions(boxes, time_s)
         if not len(regions):
-            return []
+            return found
         if self._search is None:
             self._search = MultiPassDetector(min_score=self.detector.min_score)
         more = self._search.detect_missing(image, found)
-        return [
-            d for d in more if box_iou(np.array([[d.x0, d.y0, d.x1, d.y1]]), regions).max() >= MISSING_MIN_IOU
-        ]
+        more = [d for d in more if box_iou(_boxes([d]), regions).max() >= MISSING_MIN_IOU]
+        if not more:
+            return found
+        inside = _containment(boxes, _boxes(more)).max(axis=1) >= PART_OF_FACE
+        return [d for d, part in zip(found, inside, strict=True) if not part] + more
 
     def _handle_time_jump(self, stamp_ns: int) -> bool:
         last = self.last_stamp_ns
@@ -560,6 +566,19 @@ class HeadPoseTracker:
             position_from_depth=from_depth,
             reference_rotation=q.state.reference.update(rotation, confidence),
         )
+
+
+def _boxes(detections: list[Detection]) -> np.ndarray:
+    """[N, 4] x0, y0, x1, y1 of detections."""
+    return np.array([[d.x0, d.y0, d.x1, d.y1] for d in detections], dtype=np.float64).reshape(-1, 4)
+
+
+def _containment(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[N, M]: the fraction of each box of ``a`` that lies inside each box of ``b``."""
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    intersection = np.prod(np.clip(bottom_right - top_left, 0.0, None), axis=2)
+    return intersection / np.maximum(np.prod(a[:, 2:] - a[:, :2], axis=1)[:, None], 1e-9)
 
 
 @contextmanager
