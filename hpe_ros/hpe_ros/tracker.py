@@ -43,7 +43,7 @@ from hpe_ros.anchors import (
 from hpe_ros.camera import checked_intrinsics
 from hpe_ros.config import Checked, param
 from hpe_ros.crop import FACE_BOX_MARGIN, box_from_detection, network_input
-from hpe_ros.detect import BlazeFaceDetector, Detection, FaceDetector, MultiPassDetector
+from hpe_ros.detect import BlazeFaceDetector, Detection, FaceDetector, MultiPassDetector, detection_boxes
 from hpe_ros.engine.base import NonFiniteOutputError, PoseEngine
 from hpe_ros.engine.face_probe import FaceMeshProbe
 from hpe_ros.errors import InputError
@@ -61,7 +61,7 @@ from hpe_ros.model.config import FACE_MESH_LANDMARKS
 from hpe_ros.orientation import find_upright, unturned_landmarks
 from hpe_ros.reference import FaceReference, ReferenceConfig
 from hpe_ros.results import FacePose, FrameResult
-from hpe_ros.tracks import FaceTracks, FaceTracksConfig, TrackedFace, box_iou
+from hpe_ros.tracks import FaceTracks, FaceTracksConfig, TrackedFace, box_containment, box_iou
 from hpe_ros.translation import TranslationConfig, head_position
 from hpe_ros.upright import eye_line_angle_deg, from_upright, head_up_angle_deg
 
@@ -258,7 +258,7 @@ class HeadPoseTracker:
                 found = self._search_missing(image, found, time_s)
             self.last_detections = found
         with _timed(timings, "track"):
-            boxes = _boxes(found)
+            boxes = detection_boxes(found)
             tracked = self.tracks.update(boxes, np.array([d.score for d in found]), time_s)
             known = self.tracks.known_ids()
             self.states = {i: s for i, s in self.states.items() if i in known}
@@ -291,17 +291,19 @@ class HeadPoseTracker:
         upside-down keeps its track while other faces (and empty frames) cost one pass. A detection of
         ``found`` lying mostly inside a face the search found is that face again (BlazeFace boxes a part of an
         upside-down face) and is dropped."""
-        boxes = _boxes(found)
+        boxes = detection_boxes(found)
         regions = self.tracks.missing_regions(boxes, time_s)
         if not len(regions):
             return found
         if self._search is None:
             self._search = MultiPassDetector(min_score=self.detector.min_score)
         more = self._search.detect_missing(image, found)
-        more = [d for d in more if box_iou(_boxes([d]), regions).max() >= MISSING_MIN_IOU]
+        if more:
+            near = box_iou(detection_boxes(more), regions).max(axis=1) >= MISSING_MIN_IOU
+            more = [d for d, kept in zip(more, near, strict=True) if kept]
         if not more:
             return found
-        inside = _containment(boxes, _boxes(more)).max(axis=1) >= PART_OF_FACE
+        inside = box_containment(boxes, detection_boxes(more)).max(axis=1) >= PART_OF_FACE
         return [d for d, part in zip(found, inside, strict=True) if not part] + more
 
     def _handle_time_jump(self, stamp_ns: int) -> bool:
@@ -566,19 +568,6 @@ class HeadPoseTracker:
             position_from_depth=from_depth,
             reference_rotation=q.state.reference.update(rotation, confidence),
         )
-
-
-def _boxes(detections: list[Detection]) -> np.ndarray:
-    """[N, 4] x0, y0, x1, y1 of detections."""
-    return np.array([[d.x0, d.y0, d.x1, d.y1] for d in detections], dtype=np.float64).reshape(-1, 4)
-
-
-def _containment(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """[N, M]: the fraction of each box of ``a`` that lies inside each box of ``b``."""
-    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
-    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    intersection = np.prod(np.clip(bottom_right - top_left, 0.0, None), axis=2)
-    return intersection / np.maximum(np.prod(a[:, 2:] - a[:, :2], axis=1)[:, None], 1e-9)
 
 
 @contextmanager

@@ -135,14 +135,26 @@ class _Track:
         return np.concatenate([centre - size / 2, centre + size / 2])
 
 
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Pairwise intersection-over-union of boxes ``a`` [N,4] and ``b`` [M,4] (x0, y0, x1, y1) -> [N,M]."""
+def _intersection_areas(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise intersection areas of boxes ``a`` [N,4] and ``b`` [M,4] (x0, y0, x1, y1) -> [N,M]."""
     top_left = np.maximum(a[:, None, :2], b[None, :, :2])
     bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    intersection = np.prod(np.clip(bottom_right - top_left, 0.0, None), axis=2)
-    area_a = np.prod(a[:, 2:] - a[:, :2], axis=1)
-    area_b = np.prod(b[:, 2:] - b[:, :2], axis=1)
-    return intersection / np.maximum(area_a[:, None] + area_b[None, :] - intersection, 1e-9)
+    return np.prod(np.clip(bottom_right - top_left, 0.0, None), axis=2)
+
+
+def _areas(boxes: np.ndarray) -> np.ndarray:
+    return np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise intersection-over-union of boxes ``a`` [N,4] and ``b`` [M,4] (x0, y0, x1, y1) -> [N,M]."""
+    intersection = _intersection_areas(a, b)
+    return intersection / np.maximum(_areas(a)[:, None] + _areas(b)[None, :] - intersection, 1e-9)
+
+
+def box_containment(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise fraction of each box of ``a`` [N,4] that lies inside each box of ``b`` [M,4] -> [N,M]."""
+    return _intersection_areas(a, b) / np.maximum(_areas(a)[:, None], 1e-9)
 
 
 def _sizes(boxes: np.ndarray) -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hpe_ros.errors import InputError
-from hpe_ros.tracks import FaceTracks, FaceTracksConfig, TrackedFace, box_iou
+from hpe_ros.tracks import FaceTracks, FaceTracksConfig, TrackedFace, box_containment, box_iou
 
 FPS = 30.0
 SIZE = 80.0
@@ -42,6 +42,8 @@ def test_box_iou_known_values():
     a = np.array([[0.0, 0.0, 10.0, 10.0]])
     b = np.array([[0.0, 0.0, 10.0, 10.0], [5.0, 0.0, 15.0, 10.0], [20.0, 20.0, 30.0, 30.0]])
     np.testing.assert_allclose(box_iou(a, b), [[1.0, 50 / 150, 0.0]])
+    inner = np.array([[2.0, 2.0, 6.0, 6.0]])  # a small box inside the first, half inside the second
+    np.testing.assert_allclose(box_containment(inner, b), [[1.0, 0.25, 0.0]])
 
 
 def test_ids_survive_a_crossing_with_occlusion():

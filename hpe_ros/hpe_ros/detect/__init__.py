@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hpe_ros.detect.base import Detection, ExternalDetections, FaceDetector, clip_to_image
+from hpe_ros.detect.base import Detection, ExternalDetections, FaceDetector, clip_to_image, detection_boxes
 from hpe_ros.detect.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector
 from hpe_ros.detect.multipass import MultiPassDetector
 from hpe_ros.detect.onnx_detector import OnnxFaceDetector
@@ -26,6 +26,7 @@ __all__ = [
     "MultiPassDetector",
     "OnnxFaceDetector",
     "clip_to_image",
+    "detection_boxes",
     "load_detector",
 ]
 

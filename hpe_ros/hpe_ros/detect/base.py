@@ -43,6 +43,11 @@ class Detection:
         return (0.5 * (self.x0 + self.x1), 0.5 * (self.y0 + self.y1))
 
 
+def detection_boxes(detections: Sequence[Detection]) -> np.ndarray:
+    """[N, 4] float64 boxes (x0, y0, x1, y1) of ``detections``."""
+    return np.array([[d.x0, d.y0, d.x1, d.y1] for d in detections], dtype=np.float64).reshape(-1, 4)
+
+
 @runtime_checkable
 class FaceDetector(Protocol):
     """Anything that finds faces in an RGB uint8 image (H, W, 3); returns detections sorted by score."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from hpe_ros.detect.base import Detection, clip_to_image
+from hpe_ros.detect.base import Detection, clip_to_image, detection_boxes
 from hpe_ros.detect.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector
 from hpe_ros.image import as_rgb_uint8
 from hpe_ros.tracks import box_iou
@@ -119,7 +119,7 @@ class MultiPassDetector:
         self, image: np.ndarray, indices: Iterable[int], known: list[Detection]
     ) -> list[Detection]:
         height, width = image.shape[:2]
-        known_boxes = np.array([[d.x0, d.y0, d.x1, d.y1] for d in known]).reshape(-1, 4)
+        known_boxes = detection_boxes(known)
         for index in indices:
             model, view = self.passes[index]
             edited, back = view.apply(image)
@@ -140,7 +140,7 @@ NEW_FACE_MAX_IOU = 0.3
 
 
 def _is_new(detection: Detection, known_boxes: np.ndarray) -> bool:
-    box = np.array([[detection.x0, detection.y0, detection.x1, detection.y1]])
+    box = detection_boxes([detection])
     return not known_boxes.size or float(box_iou(box, known_boxes).max()) < NEW_FACE_MAX_IOU
 
     def close(self) -> None:
