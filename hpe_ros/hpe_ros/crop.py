@@ -15,6 +15,7 @@ import cv2
 import numpy as np
 
 from hpe_ros.errors import InputError
+from hpe_ros.geometry.rotations import rotation_onto_ray
 from hpe_ros.image import to_network_input
 
 # 6DRepNet's AFLW2000 test transform: Resize(256) then CenterCrop(224).
@@ -180,3 +181,13 @@ def crop_intrinsics(K: np.ndarray, box: CropBox, size: int) -> np.ndarray:
         ]
     )
     return pixel_map @ K
+
+
+def crop_view_rotation(K: np.ndarray, box: CropBox) -> np.ndarray:
+    """R_cam←view: the camera turned (by the smallest rotation) to look through the centre of ``box``; a
+    face seen there looks turned by this ray (see :func:`hpe_ros.geometry.frames.head_view_rotation`)."""
+    K = np.asarray(K, dtype=np.float64)
+    if K.shape != (3, 3):
+        raise InputError(f"expected a 3x3 intrinsic matrix, got shape {K.shape}")
+    u, v = box.center
+    return rotation_onto_ray(np.linalg.solve(K, np.array([u, v, 1.0])))

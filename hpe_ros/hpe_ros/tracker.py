@@ -18,6 +18,12 @@ the unturned crop's axes and absolute poses are composed back (R = Rz(θ)·R_up)
 shape and the pose graph never see a turned frame. Engines that pair crops (no landmark engine) keep
 unturned crops.
 
+Off-axis faces: a landmark engine's poses (and the anchors, shape and graph built from them) are in each
+head's view camera, the camera turned to look at the head; the output is turned into the camera frame by the
+ray to the skull's centre (:func:`hpe_ros.geometry.frames.head_view_rotation`, from the head position and
+the pose) before filtering. A person at the image's edge who faces the camera is then reported as facing
+it, not as facing along the optical axis.
+
 A stamp that goes backwards or jumps forward by more than ``max_time_gap_s`` (a looping bag) resets every
 track.
 """
@@ -42,7 +48,7 @@ from hpe_ros.anchors import (
 )
 from hpe_ros.camera import checked_intrinsics
 from hpe_ros.config import Checked, param
-from hpe_ros.crop import FACE_BOX_MARGIN, box_from_detection, network_input
+from hpe_ros.crop import FACE_BOX_MARGIN, CropBox, box_from_detection, crop_view_rotation, network_input
 from hpe_ros.detect import BlazeFaceDetector, Detection, FaceDetector, MultiPassDetector, detection_boxes
 from hpe_ros.engine.base import NonFiniteOutputError, PoseEngine
 from hpe_ros.engine.face_probe import FaceMeshProbe
@@ -56,6 +62,7 @@ from hpe_ros.filters import (
     VectorOneEuroFilter,
 )
 from hpe_ros.geometry import aflw2000_from_head_rotation
+from hpe_ros.geometry.frames import head_view_rotation
 from hpe_ros.image import as_rgb_uint8
 from hpe_ros.model.config import FACE_MESH_LANDMARKS
 from hpe_ros.orientation import find_upright, unturned_landmarks
@@ -174,6 +181,8 @@ class _Query:
     face: TrackedFace
     state: _FaceState
     crop: np.ndarray
+    box: CropBox
+    """The square the crop was cut from (source pixels)."""
     anchors: list[Anchor]
     angle_deg: float
     """The crop's in-plane turn (clockwise as displayed): the engine's poses are composed back by it."""
@@ -203,6 +212,9 @@ class HeadPoseTracker:
             and tuple(engine.token_shape or ()) == (FACE_MESH_LANDMARKS, 3)
         )
         """A landmark engine in relative mode: the keyframes buy a person shape and a pose graph."""
+        self.view_frame = tuple(engine.token_shape or ()) == (FACE_MESH_LANDMARKS, 3)
+        """The engine's poses are in each head's view camera (a landmark engine sees only the crop): turned
+        into the camera frame before filtering."""
         self.turns_crops = self.config.upright and (self.geometric or self.config.estimator == "absolute")
         """Crops are cut upright (engines that pair crops keep unturned ones)."""
         self._probe: FaceMeshProbe | None = None
@@ -338,7 +350,7 @@ class HeadPoseTracker:
         crop = network_input(image, square, self.engine.input_size, angle)
         relative = self.config.estimator == "relative" and state.anchors.bootstrapped
         anchors = state.anchors.select(state.last_rotation) if relative else []
-        return _Query(face, state, crop, anchors, angle)
+        return _Query(face, state, crop, square, anchors, angle)
 
     def _cut_angle(
         self, state: _FaceState, face: TrackedFace, image: np.ndarray, found: list[Detection], time_s: float
@@ -534,19 +546,22 @@ class HeadPoseTracker:
     ) -> FacePose:
         fused, anchor = estimate.fused, estimate.anchor
         cfg = self.config
-        if cfg.rotation_kalman.enabled:
-            rotation = q.state.rotation_kalman(fused.rotation, fused.covariance, time_s)
-        else:
-            rotation = q.state.rotation_filter(fused.rotation, time_s)
         raw_position, from_depth = head_position(q.face.box, K, depth, cfg.translation)
+        measured, measured_covariance = fused.rotation, fused.covariance
+        if self.view_frame:  # the head's pose as seen along its ray (first guess: the crop centre's)
+            view = head_view_rotation(raw_position, crop_view_rotation(K, q.box) @ measured)
+            measured, measured_covariance = view @ measured, view @ measured_covariance @ view.T
+        if cfg.rotation_kalman.enabled:
+            rotation = q.state.rotation_kalman(measured, measured_covariance, time_s)
+        else:
+            rotation = q.state.rotation_filter(measured, time_s)
         position = q.state.position_filter(raw_position, time_s)
         distance = float(np.linalg.norm(position))
         depth_sigma = (cfg.sensor_depth_sigma if from_depth else cfg.box_depth_sigma) * distance
         covariance = np.zeros((6, 6))
         covariance[:3, :3] = np.diag([(cfg.lateral_sigma * distance) ** 2] * 2 + [depth_sigma**2])
-        covariance[3:, 3:] = (
-            q.state.rotation_kalman.rotation_covariance if cfg.rotation_kalman.enabled else fused.covariance
-        )
+        kalman = cfg.rotation_kalman.enabled
+        covariance[3:, 3:] = q.state.rotation_kalman.rotation_covariance if kalman else measured_covariance
         pitch, yaw, roll = np.degrees(aflw2000_from_head_rotation(rotation))
         confidence = self._confidence(q.face, fused.confidence)
         return FacePose(

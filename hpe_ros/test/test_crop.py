@@ -6,8 +6,16 @@ import math
 
 import numpy as np
 import pytest
+from scipy.spatial.transform import Rotation
 
-from hpe_ros.crop import CropBox, box_from_detection, box_from_landmarks, crop_and_resize, crop_intrinsics
+from hpe_ros.crop import (
+    CropBox,
+    box_from_detection,
+    box_from_landmarks,
+    crop_and_resize,
+    crop_intrinsics,
+    crop_view_rotation,
+)
 from hpe_ros.errors import InputError
 
 K = np.array([[500.0, 0.0, 319.5], [0.0, 510.0, 239.5], [0.0, 0.0, 1.0]])
@@ -145,3 +153,16 @@ def test_landmark_crop_matches_sixdrepnet_pipeline_on_aflw2000(aflw2000_dev):
         best_dy, best_dx = min(differences, key=differences.get)
         assert abs(best_dy) <= 1 and abs(best_dx) <= 1, path.name  # torchvision's rounding: at most a pixel
         assert differences[(0, 0)] < 5.0, path.name  # grey levels: the same picture up to resampling
+
+
+def test_crop_view_rotation_looks_through_the_box_centre_without_rolling():
+    square = np.array([[500.0, 0.0, 319.5], [0.0, 500.0, 239.5], [0.0, 0.0, 1.0]])
+    centred = crop_view_rotation(square, CropBox.around(319.5, 239.5, 100.0))
+    np.testing.assert_allclose(centred, np.eye(3), atol=1e-12)
+    V = crop_view_rotation(square, CropBox.around(619.5, 39.5, 80.0))
+    ray = np.linalg.solve(square, [619.5, 39.5, 1.0])
+    np.testing.assert_allclose(V @ [0.0, 0.0, 1.0], ray / np.linalg.norm(ray), atol=1e-12)
+    np.testing.assert_allclose(V.T @ V, np.eye(3), atol=1e-12)
+    axis = Rotation.from_matrix(V).as_rotvec()
+    assert abs(axis[2]) < 1e-12  # turned about an axis in the image plane: no roll added
+    assert np.degrees(np.linalg.norm(axis)) == pytest.approx(np.degrees(np.arctan(np.hypot(300, 200) / 500)))

@@ -8,6 +8,8 @@ from scipy.spatial.transform import Rotation
 
 from hpe_ros import geometry as g
 from hpe_ros.errors import InputError
+from hpe_ros.geometry.frames import head_view_rotation
+from hpe_ros.geometry.rotations import rotation_onto_ray
 
 # AFLW 21-point annotation (pt2d), 0-based: eye centres, nose centre, mouth centre, the two ears.
 EYE_CENTRES = [7, 10]
@@ -353,3 +355,19 @@ def test_average_of_one_and_bad_input():
         g.average_rotations(np.stack([R, R]), weights=[1.0, -1.0])
     with pytest.raises(InputError):
         g.average_rotations(np.stack([R, R]), weights=[0.0, 0.0])
+
+
+def test_a_head_facing_the_camera_from_the_edge_looks_frontal_in_its_view_camera():
+    face = np.array([0.6, -0.25, 1.2])  # 28 deg right of the axis and up
+    R_facing = rotation_onto_ray(face)  # the head's z (into the head) along the ray: it faces the camera
+    np.testing.assert_allclose(R_facing @ [0.0, 0.0, 1.0], face / np.linalg.norm(face), atol=1e-12)
+    np.testing.assert_allclose(R_facing.T @ R_facing, np.eye(3), atol=1e-12)
+    assert g.geodesic_deg(R_facing, np.eye(3)) > 25.0
+    view = head_view_rotation(face, R_facing)
+    assert g.geodesic_deg(view.T @ R_facing, np.eye(3)) < 1.5  # frontal, but for the skull centre's 2 cm drop
+    np.testing.assert_allclose(rotation_onto_ray([0.0, 0.0, 2.0]), np.eye(3))
+    np.testing.assert_allclose(
+        rotation_onto_ray([0.0, 0.0, -1.0]) @ [0.0, 0.0, 1.0], [0.0, 0.0, -1.0], atol=1e-12
+    )
+    with pytest.raises(InputError):
+        rotation_onto_ray([0.0, 0.0, 0.0])

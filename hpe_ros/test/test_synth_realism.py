@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from hpe_ros.geometry import head_rotation_from_biwi
+from hpe_ros.geometry.frames import HEAD_CENTRE_M
 from hpe_ros.synth.assets import load_cache
 from hpe_ros.synth.facepoints import LANDMARK_NAMES, POINT_NAMES, SEMANTIC_POINTS, FacePoints, face_box
-from hpe_ros.synth.mesh import HEAD_CENTRE, HeadModel
+from hpe_ros.synth.mesh import HeadModel
 from hpe_ros.synth.preview import project
 from hpe_ros.synth.sampler import PairSampler
 
@@ -63,7 +64,7 @@ def test_face_mesh_finds_the_semantic_points_on_a_clean_frontal_render(model, re
     appearance = Appearance(model.skins[0], {"eyes": model.proxies["eyes"][0]}, {})
     renderer = Renderer(model.cache, size)
     R = head_rotation_from_biwi(0.0, 0.0, 0.0)
-    t = np.array([0.0, 0.0, 0.7]) - HEAD_CENTRE
+    t = np.array([0.0, 0.0, 0.7]) - HEAD_CENTRE_M
     focal = size * 0.7 / 0.27
     K = np.array([[focal, 0, (size - 1) / 2], [0, focal, (size - 1) / 2], [0, 0, 1.0]])
     light = Lighting(ambient=(0.5, 0.5, 0.5), directions=((0.0, 0.0, 1.0),), colours=((0.6,) * 3,))

@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
+from hpe_ros.crop import FACE_BOX_MARGIN, box_from_detection, crop_view_rotation
 from hpe_ros.detect import Detection, ExternalDetections, load_detector
 from hpe_ros.engine import open_engine
 from hpe_ros.engine.face_probe import FaceMeshProbe
@@ -158,3 +159,25 @@ def test_missing_regions_are_the_tracks_no_detection_covers():
     missing = tracks.missing_regions(boxes[:1], 0.0)
     np.testing.assert_allclose(missing, boxes[1:])
     assert tracks.missing_regions(boxes, 0.0).shape == (0, 4)
+
+
+def test_an_off_axis_face_is_posed_in_the_camera_frame(clip):
+    """A landmark engine sees only the crop: the same crop cut 200 px right of the axis is a face seen along
+    a ray 22 degrees off it, and the tracker turns its pose by that ray (crop_view_rotation)."""
+    engine, frames, detections, K = clip
+    shift = 200.0
+    poses = {}
+    for dx in (0.0, shift):
+        given = ExternalDetections()
+        tracker = HeadPoseTracker(engine, given, TrackerConfig(tracking=FaceTracksConfig(confirm_hits=1)))
+        moved = np.float32([[1.0, 0.0, dx], [0.0, 1.0, 0.0]])
+        for k, (image, found) in enumerate(zip(frames[:3], detections, strict=False)):
+            given.set([Detection(d.x0 + dx, d.y0, d.x1 + dx, d.y1, d.score) for d in found])
+            width, height = image.shape[1], image.shape[0]
+            result = tracker.process(cv2.warpAffine(image, moved, (width, height)), k * FRAME_NS, K)
+        (face,) = result.faces
+        poses[dx] = (face.rotation, crop_view_rotation(K, box_from_detection(*face.box, FACE_BOX_MARGIN)))
+    (R_centre, V_centre), (R_right, V_right) = poses[0.0], poses[shift]
+    ray_deg = np.degrees(np.arctan(shift / K[0, 0]))
+    assert geodesic_deg(R_right, R_centre) > ray_deg - 5.0
+    assert geodesic_deg(R_right, V_right @ V_centre.T @ R_centre) < 1.0

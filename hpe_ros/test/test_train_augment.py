@@ -12,12 +12,15 @@ import pytest
 import torch
 from scipy.spatial.transform import Rotation
 
+from hpe_ros.crop import CropBox, crop_intrinsics
+from hpe_ros.geometry.frames import head_view_rotation
 from hpe_ros.train.augment import (
     flip_labels,
     geometric_augment,
     photometric_augment,
     roll_labels,
     transform_view,
+    view_camera_labels,
 )
 from hpe_ros.train.config import AugmentSection
 
@@ -147,6 +150,30 @@ def test_pair_augmentation_transforms_each_view_and_recomputes_the_relative_labe
     # The head origin keeps projecting through the (rolled, flipped) intrinsics onto the same image content:
     # it lies at distance |t| from the camera, which no roll or flip changes.
     assert torch.allclose(batch["t_a"].norm(dim=-1), t_a.norm(dim=-1), atol=1e-5)
+
+
+def test_view_camera_labels_are_what_the_tracker_maps_back():
+    """Training labels in the head's view camera and the run-time map back (numpy) are one rotation: the
+    tracker's output for a crop equals the training label."""
+    n = 4
+    R = torch.tensor(Rotation.random(n, random_state=3).as_matrix(), dtype=torch.float64)
+    t = torch.randn(n, 3, dtype=torch.float64) + torch.tensor([0, 0, 2.0], dtype=torch.float64)
+    K_full = np.array([[400.0, 0.0, 319.5], [0.0, 400.0, 239.5], [0.0, 0.0, 1.0]])
+    boxes = [
+        CropBox.around(cx, cy, side)
+        for cx, cy, side in ((60, 50, 90), (600, 400, 120), (320, 240, 80), (500, 90, 60))
+    ]
+    K_crop = torch.tensor(np.stack([crop_intrinsics(K_full, box, SIZE) for box in boxes]))
+    images = torch.zeros(n, 3, SIZE, SIZE)
+    batch = {"anchor": images, "query": images, "R_a": R, "t_a": t, "K_a": K_crop, "R_q": R.clone()}
+    batch.update({"t_q": t.clone(), "K_q": K_crop.clone()})
+    view_camera_labels(batch)
+    for k in range(n):
+        view = head_view_rotation(t[k].numpy(), R[k].numpy())
+        np.testing.assert_allclose(view @ batch["R_q"][k].numpy(), R[k].numpy(), atol=1e-9)
+        np.testing.assert_allclose(view @ batch["t_q"][k].numpy(), t[k].numpy(), atol=1e-9)
+    assert not torch.allclose(batch["R_q"], R)
+    assert torch.allclose(batch["R_rel"], torch.eye(3, dtype=torch.float64).expand(n, 3, 3), atol=1e-9)
 
 
 def test_photometric_augmentation_is_seeded_in_range_and_changes_images():

@@ -13,11 +13,13 @@ within the crop-centre jitter of the renders (σ = 0.04 crop side), so the squar
 AFLW2000's annotated-landmark box is a little smaller than BlazeFace's (BlazeFace side / landmark side: median
 1.08, p10–p90 0.93–1.16 on 80 dev images), so the ``landmarks`` protocol frames faces ~8 % tighter.
 
-Off-centre faces. The network predicts R_cam←head in the crop camera's frame. A crop of a pinhole image is a
-pinhole camera with the same orientation and a shifted principal point (:func:`hpe_ros.crop.crop_intrinsics`),
-so that frame IS the full camera's frame and no correction is applied. The renders are made the same way: each
-crop is an off-axis window of a full pinhole camera (``sample_camera`` shifts cx, cy and keeps R), so the
-training labels are in the full camera's frame too and the network learns the perspective of off-axis faces.
+Off-centre faces. A crop of a pinhole image is a pinhole camera with the same orientation and a shifted
+principal point (:func:`hpe_ros.crop.crop_intrinsics`), but an estimator that sees only the crop cannot know
+that shift: a face on a ray θ off the axis looks turned by θ. The face-mesh models therefore predict the pose
+in the crop's view camera (their training labels are turned into it:
+:func:`hpe_ros.train.augment.view_camera_labels`), and the tracker maps it to the camera
+(:func:`hpe_ros.crop.crop_view_rotation`). This estimator returns the view-camera pose: AFLW2000-3D's labels
+are weak-perspective fits of each face's appearance, which is what it scores.
 
 Upright inference (:mod:`hpe_ros.upright`). The face-landmark front end was trained on upright faces, so a
 face rolled by θ is cut with the square turned by θ and the estimate composed back exactly (R = Rz(θ)·R_up).

@@ -36,8 +36,8 @@ from hpe_ros.errors import InputError
 from hpe_ros.evaluate.harness import aflw_angles_deg
 from hpe_ros.evaluate.network import network_crop_box
 from hpe_ros.geometry import geodesic_deg, head_rotation_from_biwi
+from hpe_ros.geometry.frames import HEAD_CENTRE_M
 from hpe_ros.synth.facepoints import LANDMARK_NAMES, OUTER_EYES, POINT_NAMES, SEMANTIC_POINTS, face_box
-from hpe_ros.synth.mesh import HEAD_CENTRE
 from hpe_ros.synth.preview import project
 from hpe_ros.synth.sampler import EVAL_IDENTITY_BASE, PairSampler, ViewParams, torso_rotation
 
@@ -74,12 +74,12 @@ def meter_view(view: ViewParams, face: tuple[np.ndarray, np.ndarray], rng: np.ra
     (The meter first framed it by 0.27 m of head per side, as training crops then were: the face filled
     20 % less of the square than in the real crops it is compared with, and the face mesh found fewer faces
     for that reason alone.)"""
-    distance = float(np.linalg.norm(view.R @ HEAD_CENTRE + view.t))
+    distance = float(np.linalg.norm(view.R @ HEAD_CENTRE_M + view.t))
     R = meter_rotation(rng)
     rng.uniform()  # the former crop-size jitter's draw: keeps the views paired with earlier meter runs
     focal = FACE_MESH_PX * distance / 0.27  # provisional: rescaled below
     centre = (CANVAS_PX - 1) / 2
-    t = np.array([0.0, 0.0, distance]) - R @ HEAD_CENTRE
+    t = np.array([0.0, 0.0, distance]) - R @ HEAD_CENTRE_M
     K = np.array([[focal, 0.0, centre], [0.0, focal, centre], [0.0, 0.0, 1.0]])
     square = network_crop_box(Detection(*face_box(*face, R, t, K), 1.0))
     K[:2] *= FACE_MESH_PX / square.side  # the face box scales with the focal length about the axis

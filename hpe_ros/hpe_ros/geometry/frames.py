@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hpe_ros.geometry.rotations import as_rotation_stack
+from hpe_ros.geometry.rotations import as_rotation_stack, rotation_onto_ray
 
 # Columns: the face axes (out of the face, person's left, toward the scalp) in head coordinates.
 R_HEAD_FROM_FACE = np.array(
@@ -29,6 +29,11 @@ R_HEAD_FROM_FACE = np.array(
     ]
 )
 R_HEAD_FROM_FACE.setflags(write=False)
+
+HEAD_CENTRE_M = np.array([0.0, 0.02, 0.09])
+"""The skull's centre in head coordinates (m): 9 cm behind the sellion, 2 cm below it (the synthetic heads'
+value). A camera sees a head's pose along the ray to this point."""
+HEAD_CENTRE_M.setflags(write=False)
 
 # Columns: the gaze axes (person's right, down, along the gaze) in face coordinates.
 R_FACE_FROM_GAZE = np.array(
@@ -50,3 +55,16 @@ def face_pose_from_head(R_cam_head: np.ndarray, t_cam_head: np.ndarray) -> tuple
 def gaze_pose_in_face() -> tuple[np.ndarray, np.ndarray]:
     """The REP-155 ``gaze_<id>`` pose in its ``face_<id>`` parent (head orientation only, no eye tracking)."""
     return R_FACE_FROM_GAZE.copy(), np.zeros(3)
+
+
+def head_view_rotation(face_position: np.ndarray, R_cam_head: np.ndarray) -> np.ndarray:
+    """R_cam←view: the camera turned (by the smallest rotation) to look at the skull's centre of a head whose
+    head-frame origin is at ``face_position`` (m, camera frame) and whose rotation is ``R_cam_head``.
+
+    A head off the optical axis looks turned by the angle of its ray: a head facing the camera from the
+    image's edge looks frontal. An estimator that sees only the face crop (the face-mesh landmarks do not
+    know where the crop was cut) thus gives R_view←head, and R_cam←head = R_cam←view · R_view←head; the
+    face-mesh training labels are turned the same way (``hpe_ros.train.augment.view_camera_labels``).
+    """
+    centre = np.asarray(face_position, np.float64) + np.asarray(R_cam_head, np.float64) @ HEAD_CENTRE_M
+    return rotation_onto_ray(centre)

@@ -75,3 +75,20 @@ def relative_transform(
     R_rel = R_q @ np.swapaxes(R_a, -1, -2)
     t_rel = t_q - (R_rel @ t_a[..., None])[..., 0]
     return R_rel, t_rel
+
+
+def rotation_onto_ray(ray: np.ndarray) -> np.ndarray:
+    """The smallest rotation (3, 3) taking the optical axis (0, 0, 1) onto the direction of ``ray`` (3,):
+    the camera turned to look along it, without rolling."""
+    direction = _as_vectors(ray, 3, "a ray")
+    norm = float(np.linalg.norm(direction))
+    if direction.ndim != 1 or not np.isfinite(norm) or norm == 0.0:
+        raise InputError(f"a ray needs a finite non-zero direction, got {direction.tolist()}")
+    direction = direction / norm
+    axis = np.cross([0.0, 0.0, 1.0], direction)
+    sine = float(np.linalg.norm(axis))
+    if sine < 1e-12:
+        if direction[2] > 0:
+            return np.eye(3)
+        return Rotation.from_rotvec([np.pi, 0.0, 0.0]).as_matrix()
+    return Rotation.from_rotvec(axis / sine * np.arctan2(sine, direction[2])).as_matrix()

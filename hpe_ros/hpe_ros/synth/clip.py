@@ -23,7 +23,8 @@ from scipy.spatial.transform import Rotation
 
 from hpe_ros.errors import InputError
 from hpe_ros.geometry import head_rotation_from_biwi
-from hpe_ros.synth.sampler import EVAL_IDENTITY_BASE, HEAD_CENTRE, sample_appearance, sample_identity
+from hpe_ros.geometry.frames import HEAD_CENTRE_M
+from hpe_ros.synth.sampler import EVAL_IDENTITY_BASE, sample_appearance, sample_identity
 
 DEMO_CLIP_DIR = Path(__file__).resolve().parent.parent / "assets"
 VIDEO_NAME, GT_NAME, CAMERA_NAME = "demo_clip.mp4", "demo_clip_gt.csv", "demo_clip_camera.yaml"
@@ -92,7 +93,7 @@ def clip_trajectory(spec: ClipSpec) -> list[ClipFrame]:
         R = head_rotation_from_biwi(*clip_angles_deg(spec, time_s))
         drift = max(time_s - spec.still_s, 0.0) / (spec.seconds - spec.still_s)
         centre = np.array([0.06 * np.sin(np.pi * drift), 0.02 * np.sin(2 * np.pi * drift), spec.distance_m])
-        frames.append(ClipFrame(index, round(time_s * 1e9), R, centre - R @ HEAD_CENTRE))
+        frames.append(ClipFrame(index, round(time_s * 1e9), R, centre - R @ HEAD_CENTRE_M))
     return frames
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from hpe_ros.errors import InputError
+from hpe_ros.geometry.frames import HEAD_CENTRE_M
 from hpe_ros.synth.assets import TARGET_UNIT_MH
 
 TARGET_TO_METRES = TARGET_UNIT_MH * 0.1
@@ -110,8 +111,6 @@ BLENDED_KINDS = ("hair", "eyebrows", "eyelashes", "glasses")
 # which real photos rarely show and the face mesh then misses. Blended and faded they are clear, tinted.
 LENS = {"alpha_cut": 0.9, "fringe_alpha": 0.2}
 HAT_LIFT_M = 0.008
-# Head frame: roughly the skull centre behind the sellion.
-HEAD_CENTRE = np.array([0.0, 0.02, 0.09], np.float32)
 
 
 class HeadModel:
@@ -192,7 +191,7 @@ class HeadModel:
             triangles = self.cache[f"{key}/triangles"]
             normals = vertex_normals(fitted, triangles)
             if kind == "hats":  # lift the hat off the hair it would otherwise cut through
-                outward = np.sign(np.einsum("nc,nc->n", normals, fitted - HEAD_CENTRE))[:, None]
+                outward = np.sign(np.einsum("nc,nc->n", normals, fitted - HEAD_CENTRE_M))[:, None]
                 fitted += HAT_LIFT_M * normals * outward
             parts.append(
                 MeshPart(

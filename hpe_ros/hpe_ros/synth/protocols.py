@@ -16,9 +16,9 @@ import numpy as np
 
 from hpe_ros.errors import InputError
 from hpe_ros.geometry import geodesic_deg
+from hpe_ros.geometry.frames import HEAD_CENTRE_M
 from hpe_ros.synth.sampler import (
     EVAL_IDENTITY_BASE,
-    HEAD_CENTRE,
     PairParams,
     PairSampler,
     random_rotation_within,
@@ -65,8 +65,8 @@ class _ProtocolSampler(PairSampler):
         else:
             raise InputError(f"protocol {self.protocol.name}: no query pose in the gap range")
         # Keep the query's crop placement: move its head so the head centre stays where it was sampled.
-        centre = pair.query.R @ HEAD_CENTRE + pair.query.t
-        pair.query.t = centre - R_q @ HEAD_CENTRE
+        centre = pair.query.R @ HEAD_CENTRE_M + pair.query.t
+        pair.query.t = centre - R_q @ HEAD_CENTRE_M
         pair.query.R = R_q
         return pair
 

@@ -15,8 +15,9 @@ from scipy.spatial.transform import Rotation
 from hpe_ros.crop import FACE_BOX_MARGIN, box_from_detection
 from hpe_ros.errors import InputError
 from hpe_ros.geometry import geodesic_deg, head_rotation_from_biwi
+from hpe_ros.geometry.frames import HEAD_CENTRE_M
 from hpe_ros.synth.facepoints import FacePoints, face_box
-from hpe_ros.synth.mesh import HEAD_CENTRE, RACES, Appearance, HeadModel, macro_target_weights
+from hpe_ros.synth.mesh import RACES, Appearance, HeadModel, macro_target_weights
 from hpe_ros.synth.renderer import Lighting
 
 POSE_DISTRIBUTIONS = ("biwi", "full")
@@ -212,7 +213,7 @@ def sample_camera(
     principal = np.array([width / 2, height / 2])
     distance = rng.uniform(0.45, 2.5)
     pixel = principal + (rng.uniform(0.1, 0.9, 2) - 0.5) * (width, height)  # where the head centre projects
-    t = np.append((pixel - principal) / f, 1.0) * distance - R @ HEAD_CENTRE
+    t = np.append((pixel - principal) / f, 1.0) * distance - R @ HEAD_CENTRE_M
     K_full = np.array([[f, 0.0, principal[0]], [0.0, f, principal[1]], [0.0, 0.0, 1.0]])
     x0, y0, x1, y1 = face_box(*face, R, t, K_full)
     side = box_from_detection(x0, y0, x1, y1, FACE_BOX_MARGIN).side * rng.uniform(*CROP_SCALE_JITTER)

@@ -26,6 +26,7 @@ from scipy.spatial.transform import Rotation
 
 from hpe_ros.errors import InputError
 from hpe_ros.geometry import head_rotation_from_biwi
+from hpe_ros.geometry.frames import HEAD_CENTRE_M
 from hpe_ros.synth.clip import (
     CAMERA_NAME,
     DEMO_CLIP_DIR,
@@ -38,7 +39,6 @@ from hpe_ros.synth.clip import (
     clip_camera,
     write_ground_truth,
 )
-from hpe_ros.synth.mesh import HEAD_CENTRE
 from hpe_ros.synth.renderer import Lighting
 from hpe_ros.synth.sampler import EVAL_IDENTITY_BASE, sample_appearance, sample_identity
 
@@ -64,6 +64,8 @@ class SuiteClip:
     """(start s, end s) of a second person walking across behind."""
     lighting_change: tuple[float, float] | None = None
     """(start s, end s) over which the key light swings and dims."""
+    offset_m: tuple[float, float] = (0.0, 0.0)
+    """(right, down) offset of the head centre from the optical axis, metres at the clip's distance."""
 
     @property
     def seconds(self) -> float:
@@ -152,6 +154,23 @@ SUITE: tuple[SuiteClip, ...] = (
         ("profile", "still", "sweep"),
         11,
     ),
+    SuiteClip(  # 20 deg right of the axis: faces the camera (yaw 20), then the axis' direction, then turns
+        "off_axis",
+        (
+            (0, 20, 0, 0),
+            (2, 20, 0, 0),
+            (3.5, 0, 0, 0),
+            (5, 0, 0, 0),
+            (7, 60, 5, 0),
+            (8.5, 60, 5, 0),
+            (10.5, -30, -10, 0),
+            (12, 20, 0, 0),
+            (13, 20, 0, 0),
+        ),
+        ("off_axis", "still", "sweep"),
+        14,
+        offset_m=(0.33, 0.0),
+    ),
     SuiteClip(
         "mixed",
         (
@@ -182,14 +201,15 @@ def clip_angles(clip: SuiteClip, time_s: float) -> np.ndarray:
 
 
 def suite_trajectory(clip: SuiteClip) -> list[ClipFrame]:
-    """Ground truth of every frame: the scripted rotation, the head centre still at the demo distance."""
+    """Ground truth of every frame: the scripted rotation, the head centre still at the demo distance (off
+    the axis by the clip's offset)."""
     spec = clip.spec()
-    centre = np.array([0.0, 0.0, spec.distance_m])
+    centre = np.array([*clip.offset_m, spec.distance_m])
     frames = []
     for index in range(spec.frames):
         time_s = index / spec.fps
         R = head_rotation_from_biwi(*clip_angles(clip, time_s))
-        frames.append(ClipFrame(index, round(time_s * 1e9), R, centre - R @ HEAD_CENTRE))
+        frames.append(ClipFrame(index, round(time_s * 1e9), R, centre - R @ HEAD_CENTRE_M))
     return frames
 
 
@@ -275,7 +295,7 @@ class SuiteRenderer(ClipRenderer):
         if crossing is not None and self.other is not None:
             R_other = head_rotation_from_biwi(-70.0 + 140.0 * crossing, 0.0, 0.0)
             x = -0.7 + 1.4 * crossing
-            t_other = np.array([x, 0.03, 1.5]) - R_other @ HEAD_CENTRE
+            t_other = np.array([x, 0.03, 1.5]) - R_other @ HEAD_CENTRE_M
             parts = self.model.build(self.other[0], {}, self.other[1])
             image = composite(self.renderer.render(parts, K, R_other, t_other, light), image)
         parts = self.model.build(self.identity, expression, self.appearance, torso)

@@ -8,6 +8,8 @@ x' = H·x (homogeneous); all of a view's maps are composed and the image is resa
   centre c, by the smallest rotation R_v; K_v has focal fx and principal point c. Labels R' = R_v·R,
   t' = R_v·t; pixels H = K_v·R_v·K⁻¹. A crop far from the principal point then has the label the image shows:
   without it a crop 20° off-axis carries 20° of rotation no crop can reveal.
+- View-camera labels (face-mesh training data, pixels untouched): the same turn towards each head's skull
+  centre instead of the crop centre, R' = R_v·R, t' = R_v·t (:func:`view_camera_labels`).
 - CLERF's in-plane rotation by θ about c (pixel (u, v) moves to c + Rot(θ)·((u, v) − c),
   Rot(θ) = [[cos, −sin], [sin, cos]], i.e. clockwise on screen for θ > 0 since v points down) is the camera
   rolled about its optical axis: R' = Rz(θ)·R, t' = Rz(θ)·t, principal point p' = c + Rot(θ)·(p − c).
@@ -25,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from hpe_ros.geometry.frames import HEAD_CENTRE_M
 from hpe_ros.train.config import AugmentSection
 
 FLIP = torch.diag(torch.tensor([-1.0, 1.0, 1.0]))
@@ -60,19 +63,25 @@ def virtual_camera(K: Tensor, size: int) -> tuple[Tensor, Tensor]:
     a size×size crop onto the optical axis, and the crop's intrinsics in that camera (centred)."""
     centre = (size - 1) / 2
     pixel = torch.tensor([centre, centre, 1.0], dtype=K.dtype, device=K.device).expand(len(K), 3)
-    ray = F.normalize(torch.linalg.solve(K, pixel), dim=-1)
-    z = torch.tensor([0.0, 0.0, 1.0], dtype=K.dtype, device=K.device).expand_as(ray)
-    axis = torch.linalg.cross(ray, z)  # |axis| = sin(angle)
-    cos = ray[:, 2]
-    skew = torch.zeros(len(K), 3, 3, dtype=K.dtype, device=K.device)
-    skew[:, 0, 1], skew[:, 0, 2], skew[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
-    skew = skew - skew.transpose(1, 2)
-    eye = torch.eye(3, dtype=K.dtype, device=K.device)
-    R_v = eye + skew + skew @ skew / (1 + cos)[:, None, None]  # Rodrigues for unit vectors ray -> z
+    R_v = ray_onto_axis(torch.linalg.solve(K, pixel))
     K_v = torch.zeros_like(K)
     K_v[:, 0, 0] = K_v[:, 1, 1] = K[:, 0, 0]
     K_v[:, :2, 2], K_v[:, 2, 2] = centre, 1.0
     return R_v, K_v
+
+
+def ray_onto_axis(rays: Tensor) -> Tensor:
+    """The smallest rotations [N, 3, 3] taking the directions of ``rays`` [N, 3] onto the optical axis (the
+    transpose of :func:`hpe_ros.geometry.rotations.rotation_onto_ray`, batched in torch)."""
+    ray = F.normalize(rays, dim=-1)
+    z = torch.tensor([0.0, 0.0, 1.0], dtype=ray.dtype, device=ray.device).expand_as(ray)
+    axis = torch.linalg.cross(ray, z)  # |axis| = sin(angle)
+    cos = ray[:, 2]
+    skew = torch.zeros(len(ray), 3, 3, dtype=ray.dtype, device=ray.device)
+    skew[:, 0, 1], skew[:, 0, 2], skew[:, 1, 2] = -axis[:, 2], axis[:, 1], -axis[:, 0]
+    skew = skew - skew.transpose(1, 2)
+    eye = torch.eye(3, dtype=ray.dtype, device=ray.device)
+    return eye + skew + skew @ skew / (1 + cos)[:, None, None]  # Rodrigues for unit vectors ray -> z
 
 
 def warp_images(images: Tensor, H: Tensor) -> Tensor:
@@ -129,6 +138,22 @@ def geometric_augment(batch: dict[str, Tensor], cfg: AugmentSection, generator: 
             theta.to(device), flip.to(device), cfg.virtual_camera,
         )  # fmt: skip
         batch[image_key], batch[f"R_{suffix}"], batch[f"t_{suffix}"], batch[f"K_{suffix}"] = image, R, t, K
+    _relative_labels(batch)
+
+
+def view_camera_labels(batch: dict[str, Tensor]) -> None:
+    """In place: the labels of ``anchor`` and ``query`` turned into each head's view camera, the camera
+    turned to look at the skull's centre (K and the pixels stay): what an estimator that sees only the crop
+    can know. The tracker maps poses back (:func:`hpe_ros.geometry.frames.head_view_rotation`)."""
+    for suffix in ("a", "q"):
+        R, t = batch[f"R_{suffix}"], batch[f"t_{suffix}"]
+        R_v = ray_onto_axis(t + R @ torch.tensor(HEAD_CENTRE_M, dtype=R.dtype, device=R.device))
+        batch[f"R_{suffix}"] = R_v @ R
+        batch[f"t_{suffix}"] = (R_v @ batch[f"t_{suffix}"][..., None])[..., 0]
+    _relative_labels(batch)
+
+
+def _relative_labels(batch: dict[str, Tensor]) -> None:
     R_rel = batch["R_q"] @ batch["R_a"].transpose(-1, -2)
     batch["R_rel"] = R_rel
     batch["t_rel"] = batch["t_q"] - (R_rel @ batch["t_a"][..., None])[..., 0]

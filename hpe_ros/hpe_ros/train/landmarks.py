@@ -25,7 +25,7 @@ from hpe_ros.model.config import FACE_MESH_LANDMARKS
 from hpe_ros.model.face_mesh import FaceMesh
 from hpe_ros.model.procrustes import canonical_cloud
 from hpe_ros.synth.dataset import ShardPairs
-from hpe_ros.train.augment import geometric_augment, photometric_augment
+from hpe_ros.train.augment import geometric_augment, photometric_augment, view_camera_labels
 from hpe_ros.train.config import AugmentSection
 
 IMAGE_KEYS = ("anchor", "query")
@@ -41,7 +41,13 @@ def precompute_landmarks(
     limit: int | None = None,
 ) -> dict[str, int]:
     """Write ``out_path`` (.npz): ``anchor``/``query`` landmarks [N, 468, 3] (float16, crop pixels),
-    ``presence_a``/``presence_q`` logits and every label of the pairs (float32); N = pairs × ``variants``."""
+    ``presence_a``/``presence_q`` logits and every label of the pairs (float32); N = pairs × ``variants``.
+
+    The rotation and translation labels are in each crop's view camera
+    (:func:`~hpe_ros.train.augment.view_camera_labels`): landmarks say nothing of where a crop was cut, and
+    the renders' crops look through rays up to ~35° off the axis (median 20°), so source-camera labels
+    would ask the network for what it cannot see. The tracker maps poses back
+    (:func:`hpe_ros.crop.crop_view_rotation`)."""
     folder = Path(shards)
     files = sorted(folder.glob("shard-*.tar"))
     if not files:
@@ -49,7 +55,8 @@ def precompute_landmarks(
     augment = augment or AugmentSection(virtual_camera=False)
     if augment.virtual_camera:
         raise InputError(
-            "landmarks are precomputed in the source camera: augment.virtual_camera must be false"
+            "landmarks are precomputed on the crops as cut (labels in the view camera, pixels unwarped): "
+            "augment.virtual_camera must be false"
         )
     generator = torch.Generator().manual_seed(seed)
     face_mesh = FaceMesh().eval()
@@ -62,6 +69,7 @@ def precompute_landmarks(
             for _ in range(variants):
                 sample = {k: v.float() / 255 if k in IMAGE_KEYS else v.float() for k, v in batch.items()}
                 geometric_augment(sample, augment, generator)
+                view_camera_labels(sample)
                 for key, suffix in (("anchor", "a"), ("query", "q")):
                     images = photometric_augment(sample[key], augment, generator)
                     sample[key], sample[f"presence_{suffix}"] = face_mesh(images)

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from hpe_ros.errors import InputError, ModelFileError
 from hpe_ros.model import HeadPoseNet, ModelConfig, get_config, load_checkpoint, save_checkpoint
 from hpe_ros.model.pose_encoding import encoding_to_pose, geodesic_angle
-from hpe_ros.train.augment import geometric_augment, photometric_augment
+from hpe_ros.train.augment import geometric_augment, photometric_augment, view_camera_labels
 from hpe_ros.train.config import AugmentSection, TrainConfig
 from hpe_ros.train.contrastive import TripletRenders, camera_embeddings, circle_loss
 from hpe_ros.train.data import (
@@ -146,8 +146,9 @@ def evaluate(
 ) -> dict[str, float]:
     """Geodesic rotation error (degrees) of ``model`` (on ``device``) on held-out pairs: of T_q←a (relative)
     or of the query pose; in the virtual crop cameras when the model was trained in them (no other
-    augmentation). ``floor_deg`` is the error of always predicting the identity (relative) or the frontal
-    pose (absolute). Keys are ``<set>/<stat>``; mixed mode reports both tasks as ``<task>/<set>/<stat>``.
+    augmentation), in each crop's view camera for face-mesh models (labels only, as they were trained).
+    ``floor_deg`` is the error of always predicting the identity (relative) or the frontal pose (absolute).
+    Keys are ``<set>/<stat>``; mixed mode reports both tasks as ``<task>/<set>/<stat>``.
 
     The error is the same in the source camera once a prediction is mapped back (R_vqᵀ·R·R_va keeps angles).
     """
@@ -162,6 +163,8 @@ def evaluate(
                 batch = to_device({k: v[start : start + batch_size] for k, v in data.items()}, device)
                 if virtual_camera:
                     geometric_augment(batch, AugmentSection(roll_deg=0.0, flip_prob=0.0), torch.Generator())
+                elif model.cfg.uses_landmarks:  # trained on view-camera labels (hpe_ros.train.landmarks)
+                    view_camera_labels(batch)
                 encoding = model(stage_images(batch, task))[-1][:, -1]
                 rotation, _, _ = encoding_to_pose(encoding, model.cfg.rotation)
                 truth = batch["R_rel"] if task == "relative" else batch["R_q"]
