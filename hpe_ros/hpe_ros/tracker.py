@@ -170,6 +170,8 @@ class _FaceState:
     geometry: KeyframeGeometry
     reference: FaceReference
     last_rotation: np.ndarray | None = None
+    reported_rotation: np.ndarray | None = None
+    """The last pose reported (camera frame, filtered): which way the head faces, for its view ray."""
     angle_deg: float | None = None
     """The in-plane angle the face's crops are cut at (None: not found yet, or not a face)."""
     recheck_s: float = -np.inf
@@ -547,15 +549,19 @@ class HeadPoseTracker:
         fused, anchor = estimate.fused, estimate.anchor
         cfg = self.config
         raw_position, from_depth = head_position(q.face.box, K, depth, cfg.translation)
+        position = q.state.position_filter(raw_position, time_s)
         measured, measured_covariance = fused.rotation, fused.covariance
-        if self.view_frame:  # the head's pose as seen along its ray (first guess: the crop centre's)
-            view = head_view_rotation(raw_position, crop_view_rotation(K, q.box) @ measured)
+        if self.view_frame:  # the ray to the skull's centre, from the filtered position and last pose
+            facing = q.state.reported_rotation
+            view = head_view_rotation(
+                position, crop_view_rotation(K, q.box) @ measured if facing is None else facing
+            )
             measured, measured_covariance = view @ measured, view @ measured_covariance @ view.T
         if cfg.rotation_kalman.enabled:
             rotation = q.state.rotation_kalman(measured, measured_covariance, time_s)
         else:
             rotation = q.state.rotation_filter(measured, time_s)
-        position = q.state.position_filter(raw_position, time_s)
+        q.state.reported_rotation = rotation
         distance = float(np.linalg.norm(position))
         depth_sigma = (cfg.sensor_depth_sigma if from_depth else cfg.box_depth_sigma) * distance
         covariance = np.zeros((6, 6))
