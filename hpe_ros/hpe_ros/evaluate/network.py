@@ -15,11 +15,11 @@ AFLW2000's annotated-landmark box is a little smaller than BlazeFace's (BlazeFac
 
 Off-centre faces. A crop of a pinhole image is a pinhole camera with the same orientation and a shifted
 principal point (:func:`hpe_ros.crop.crop_intrinsics`), but an estimator that sees only the crop cannot know
-that shift: a face on a ray θ off the axis looks turned by θ. The face-mesh models therefore predict the pose
-in the crop's view camera (their training labels are turned into it:
+that shift: a head on a ray θ off the axis looks turned by θ. The face-mesh models therefore predict the pose
+in the head's view camera (their training labels are turned into it:
 :func:`hpe_ros.train.augment.view_camera_labels`), and the tracker maps it to the camera
-(:func:`hpe_ros.crop.crop_view_rotation`). This estimator returns the view-camera pose: AFLW2000-3D's labels
-are weak-perspective fits of each face's appearance, which is what it scores.
+(:func:`hpe_ros.geometry.frames.head_view_rotation`). This estimator returns the view-camera pose:
+AFLW2000-3D's labels are weak-perspective fits of each face's appearance, which is what it scores.
 
 Upright inference (:mod:`hpe_ros.upright`). The face-landmark front end was trained on upright faces, so a
 face rolled by θ is cut with the square turned by θ and the estimate composed back exactly (R = Rz(θ)·R_up).
