@@ -17,6 +17,7 @@ import numpy as np
 from hpe_ros.errors import InputError
 from hpe_ros.geometry.rotations import rotation_onto_ray
 from hpe_ros.image import to_network_input
+from hpe_ros.translation import ray_through
 
 # 6DRepNet's AFLW2000 test transform: Resize(256) then CenterCrop(224).
 SIXDREPNET_CENTER_CROP = 224 / 256
@@ -186,8 +187,6 @@ def crop_intrinsics(K: np.ndarray, box: CropBox, size: int) -> np.ndarray:
 def crop_view_rotation(K: np.ndarray, box: CropBox) -> np.ndarray:
     """R_cam←view: the camera turned (by the smallest rotation) to look through the centre of ``box``; a
     face seen there looks turned by this ray (see :func:`hpe_ros.geometry.frames.head_view_rotation`)."""
-    K = np.asarray(K, dtype=np.float64)
-    if K.shape != (3, 3):
-        raise InputError(f"expected a 3x3 intrinsic matrix, got shape {K.shape}")
-    u, v = box.center
-    return rotation_onto_ray(np.linalg.solve(K, np.array([u, v, 1.0])))
+    if np.shape(K) != (3, 3):
+        raise InputError(f"expected a 3x3 intrinsic matrix, got shape {np.shape(K)}")
+    return rotation_onto_ray(ray_through(K, *box.center))

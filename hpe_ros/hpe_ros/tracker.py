@@ -208,15 +208,13 @@ class HeadPoseTracker:
         self._calibrate: set[int] | None = None
         self.primary_track_id: int | None = None
         """Track id of the last frame's primary (largest) face."""
+        self.view_frame = tuple(engine.token_shape or ()) == (FACE_MESH_LANDMARKS, 3)
+        """A landmark engine: its poses are in each head's view camera (it sees only the crop), turned into
+        the camera frame before filtering."""
         self.geometric = (
-            self.config.estimator == "relative"
-            and "relative_cached" in engine.modes
-            and tuple(engine.token_shape or ()) == (FACE_MESH_LANDMARKS, 3)
+            self.view_frame and self.config.estimator == "relative" and "relative_cached" in engine.modes
         )
         """A landmark engine in relative mode: the keyframes buy a person shape and a pose graph."""
-        self.view_frame = tuple(engine.token_shape or ()) == (FACE_MESH_LANDMARKS, 3)
-        """The engine's poses are in each head's view camera (a landmark engine sees only the crop): turned
-        into the camera frame before filtering."""
         self.turns_crops = self.config.upright and (self.geometric or self.config.estimator == "absolute")
         """Crops are cut upright (engines that pair crops keep unturned ones)."""
         self._probe: FaceMeshProbe | None = None
