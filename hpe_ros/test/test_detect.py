@@ -11,6 +11,7 @@ from hpe_ros.detect import (
     BlazeFaceDetector,
     Detection,
     ExternalDetections,
+    MultiPassDetector,
     OnnxFaceDetector,
     load_detector,
 )
@@ -70,6 +71,17 @@ def test_blazeface_several_faces_and_none_in_blank(blazeface, face_image):
     faces = blazeface.detect(pair)
     assert len(faces) == 2
     assert sorted(f.center[0] < image.shape[1] for f in faces) == [False, True]
+
+
+def test_multipass_search_reports_only_faces_not_yet_known_and_releases_its_graphs(face_image):
+    image, pt2d = face_image
+    detector = MultiPassDetector()
+    (face,) = detector.detect(image)
+    assert detector.last_pass == 0
+    _assert_box_holds_landmarks(face, pt2d)
+    assert detector.detect_missing(image, [face]) == []  # the later passes find that face again: not new
+    assert detector.last_pass == -1
+    detector.close()
 
 
 def test_onnx_rfb320_finds_the_face_and_none_in_blank(rfb320, face_image):

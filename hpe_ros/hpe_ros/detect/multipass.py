@@ -134,6 +134,11 @@ class MultiPassDetector:
         self.last_pass = -1
         return []
 
+    def close(self) -> None:
+        """Release the MediaPipe graphs."""
+        for detector in self._detectors.values():
+            detector.close()
+
 
 NEW_FACE_MAX_IOU = 0.3
 """A later pass's detection overlapping a known one at least this much is that face again."""
@@ -142,8 +147,3 @@ NEW_FACE_MAX_IOU = 0.3
 def _is_new(detection: Detection, known_boxes: np.ndarray) -> bool:
     box = detection_boxes([detection])
     return not known_boxes.size or float(box_iou(box, known_boxes).max()) < NEW_FACE_MAX_IOU
-
-    def close(self) -> None:
-        """Release the MediaPipe graphs."""
-        for detector in self._detectors.values():
-            detector.close()
