@@ -116,9 +116,7 @@ class KeyframeGraph:
             current = np.stack([self.rotations[node] for node in self.priors])
             measured = np.stack([prior for prior, _ in self.priors.values()])
             residuals = _log(current @ np.swapaxes(measured, 1, 2))
-            for node, (_, information), residual in zip(
-                self.priors, self.priors.values(), residuals, strict=True
-            ):
+            for (node, (_, information)), residual in zip(self.priors.items(), residuals, strict=True):
                 k = 3 * index[node]
                 H[k : k + 3, k : k + 3] += information * np.eye(3)
                 b[k : k + 3] += information * residual

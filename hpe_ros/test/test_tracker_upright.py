@@ -163,7 +163,8 @@ def test_missing_regions_are_the_tracks_no_detection_covers():
 
 def test_an_off_axis_face_is_posed_in_the_camera_frame(clip):
     """A landmark engine sees only the crop: the same crop cut 200 px right of the axis is a face seen along
-    a ray 22 degrees off it, and the tracker turns its pose by that ray (crop_view_rotation)."""
+    a ray 22 degrees off it, and the tracker turns its pose by the ray to the head (head_view_rotation),
+    within a degree of the crop centre's here."""
     engine, frames, detections, K = clip
     shift = 200.0
     poses = {}

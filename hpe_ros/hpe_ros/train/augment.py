@@ -148,8 +148,7 @@ def view_camera_labels(batch: dict[str, Tensor]) -> None:
     for suffix in ("a", "q"):
         R, t = batch[f"R_{suffix}"], batch[f"t_{suffix}"]
         R_v = ray_onto_axis(t + R @ torch.tensor(HEAD_CENTRE_M, dtype=R.dtype, device=R.device))
-        batch[f"R_{suffix}"] = R_v @ R
-        batch[f"t_{suffix}"] = (R_v @ batch[f"t_{suffix}"][..., None])[..., 0]
+        batch[f"R_{suffix}"], batch[f"t_{suffix}"] = R_v @ R, (R_v @ t[..., None])[..., 0]
     _relative_labels(batch)
 
 
