@@ -5,9 +5,9 @@ estimator gets both crops with the face box they were framed around (:func:`~hpe
 implied_face`): our networks then see the whole crop resized to their input size, baselines crop it by their
 own protocol. The predicted relative rotation is composed with the anchor's TRUE pose, R̂_q = R̂_rel · R_a,
 and scored like the AFLW2000 harness (AFLW2000 angles of R̂_q and R_q, wrapped per-angle errors, geodesic).
-Both true poses are taken in each head's view camera (:func:`view_rotation`): the crops are windows up to ~35°
-off their camera's axis, and no estimator that sees only a crop can know that angle (scored in the source
-camera, FSA-Net's geodesic on 60 easy pairs was 34.7°).
+Both true poses are taken in each head's view camera (:func:`view_rotation`): the crops are windows up to
+46° (median 20°) off their camera's axis, and no estimator that sees only a crop can know that angle (scored
+in the source camera, FSA-Net's geodesic on 60 easy pairs was 34.7°).
 Models without a relative mode (FSA-Net, mean-pose) go through
 :class:`~hpe_ros.evaluate.estimators.RelativeFromAbsolute`. Translation is not scored.
 """

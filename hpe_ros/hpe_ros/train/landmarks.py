@@ -43,11 +43,11 @@ def precompute_landmarks(
     """Write ``out_path`` (.npz): ``anchor``/``query`` landmarks [N, 468, 3] (float16, crop pixels),
     ``presence_a``/``presence_q`` logits and every label of the pairs (float32); N = pairs × ``variants``.
 
-    The rotation and translation labels are in each crop's view camera
+    The rotation and translation labels are in each head's view camera
     (:func:`~hpe_ros.train.augment.view_camera_labels`): landmarks say nothing of where a crop was cut, and
-    the renders' crops look through rays up to ~35° off the axis (median 20°), so source-camera labels
+    the renders' crops look through rays up to 46° off the axis (median 20°), so source-camera labels
     would ask the network for what it cannot see. The tracker maps poses back
-    (:func:`hpe_ros.crop.crop_view_rotation`)."""
+    (:func:`hpe_ros.geometry.frames.head_view_rotation`)."""
     folder = Path(shards)
     files = sorted(folder.glob("shard-*.tar"))
     if not files:
