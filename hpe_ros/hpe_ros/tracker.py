@@ -51,7 +51,6 @@ from hpe_ros.config import Checked, param
 from hpe_ros.crop import FACE_BOX_MARGIN, CropBox, box_from_detection, crop_view_rotation, network_input
 from hpe_ros.detect import BlazeFaceDetector, Detection, FaceDetector, MultiPassDetector, detection_boxes
 from hpe_ros.engine.base import NonFiniteOutputError, PoseEngine
-from hpe_ros.engine.face_probe import FaceMeshProbe
 from hpe_ros.errors import InputError
 from hpe_ros.face_shape import ShapeConfig
 from hpe_ros.filters import (
@@ -65,7 +64,7 @@ from hpe_ros.geometry import aflw2000_from_head_rotation
 from hpe_ros.geometry.frames import head_view_rotation
 from hpe_ros.image import as_rgb_uint8
 from hpe_ros.model.config import FACE_MESH_LANDMARKS
-from hpe_ros.orientation import find_upright, unturned_landmarks
+from hpe_ros.orientation import UprightFinder, unturned_landmarks
 from hpe_ros.reference import FaceReference, ReferenceConfig
 from hpe_ros.results import FacePose, FrameResult
 from hpe_ros.tracks import FaceTracks, FaceTracksConfig, TrackedFace, box_containment, box_iou
@@ -217,7 +216,7 @@ class HeadPoseTracker:
         """A landmark engine in relative mode: the keyframes buy a person shape and a pose graph."""
         self.turns_crops = self.config.upright and (self.geometric or self.config.estimator == "absolute")
         """Crops are cut upright (engines that pair crops keep unturned ones)."""
-        self._probe: FaceMeshProbe | None = None
+        self._upright = UprightFinder()
         self.searches_missing = self.config.search_missing and isinstance(detector, BlazeFaceDetector)
         """``search_missing`` applies: the detector is a single BlazeFace pass."""
         self._search: MultiPassDetector | None = None
@@ -368,10 +367,8 @@ class HeadPoseTracker:
         detection = None if face.detection_index is None else found[face.detection_index]
         keypoints = None if detection is None else detection.keypoints
         box = Detection(*map(float, face.box), float(face.score), keypoints)
-        if self._probe is None:
-            self._probe = FaceMeshProbe()
         prior = 0.0 if keypoints is None else eye_line_angle_deg(keypoints)
-        found_upright = find_upright(image, box, self._probe, self.config.crop_margin, prior)
+        found_upright = self._upright.find(image, box, self.config.crop_margin, prior)
         if not found_upright.presence > self.config.min_face_presence:
             state.recheck_s = time_s + self.config.face_recheck_s
             return None

@@ -18,7 +18,7 @@ from hpe_ros.evaluate.network import NetworkEstimator
 from hpe_ros.geometry import geodesic_deg
 from hpe_ros.io.sources import VideoSource
 from hpe_ros.model.default import default_model_path
-from hpe_ros.orientation import find_upright, unturned_landmarks
+from hpe_ros.orientation import find_upright, half_turn_judge, unturned_landmarks
 from hpe_ros.synth.clip import DEMO_CLIP_DIR, VIDEO_NAME
 from hpe_ros.tracker import HeadPoseTracker, TrackerConfig
 from hpe_ros.tracks import FaceTracks, FaceTracksConfig
@@ -107,6 +107,33 @@ def test_find_upright_finds_the_way_up_and_calls_noise_no_face(clip):
     assert abs(angle_difference_deg(upside_down.angle_deg, upright.angle_deg + 180.0)) < 5.0
     noise = np.random.default_rng(0).integers(0, 255, image.shape, dtype=np.uint8)
     assert find_upright(noise, face, probe, 0.34, 0.0).presence < 0.0
+
+
+class BlindProbe(FaceMeshProbe):
+    """The face mesh's landmarks with a presence that calls no turn a face, as on a hard profile."""
+
+    def probe(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        landmarks, presence = super().probe(crops)
+        return landmarks, np.full_like(presence, -5.0)
+
+
+def test_the_judge_settles_the_half_turn_where_the_face_mesh_sees_no_face(clip):
+    _, frames, detections, _ = clip
+    image, face = frames[0], detections[0][0]
+    height, width = image.shape[:2]
+    centre = ((width - 1) / 2, (height - 1) / 2)
+    transform = PoseTransform("turn", angle_deg=180.0)
+    upside_down, box = transform.apply_image(image, centre), turned(face, transform, width, centre)
+    probe, judge = BlindProbe(), half_turn_judge()
+    # The prior (the image's up) is the wrong half turn; with every presence equal it keeps its bonus.
+    guessed = find_upright(upside_down, box, probe, FACE_BOX_MARGIN, prior_deg=0.0)
+    assert abs(angle_difference_deg(guessed.angle_deg, 0.0)) < 20.0
+    judged = find_upright(upside_down, box, probe, FACE_BOX_MARGIN, prior_deg=0.0, judge=judge)
+    assert abs(angle_difference_deg(judged.angle_deg, 180.0)) < 20.0
+    # On the upright frame the judge keeps the prior's (right) half turn.
+    kept = find_upright(image, face, probe, FACE_BOX_MARGIN, prior_deg=0.0, judge=judge)
+    assert abs(angle_difference_deg(kept.angle_deg, 0.0)) < 20.0
+    judge.close()
 
 
 def test_a_detection_the_face_mesh_rejects_is_not_reported(clip):

@@ -25,8 +25,9 @@ Upright inference (:mod:`hpe_ros.upright`). The face-landmark front end was trai
 face rolled by θ is cut with the square turned by θ and the estimate composed back exactly (R = Rz(θ)·R_up).
 θ and a box centred on the face come from :func:`hpe_ros.orientation.find_upright`: the four quarter turns
 of the detector's eye line (or of the image's up, ``Detection.up_deg``) scored by the face mesh's presence
-logit, the best refined from the mesh's own eye corners and landmark extent. Faces at any roll, upside-down
-included, thus reach the engine as it was trained; the search costs four face-mesh runs per face.
+logit (a face detector settles the half turn where that logit is weak), the best refined from the mesh's own
+eye corners and landmark extent. Faces at any roll, upside-down included, thus reach the engine as it was
+trained; the search costs four face-mesh runs per face.
 """
 
 from __future__ import annotations
@@ -38,9 +39,8 @@ import numpy as np
 from hpe_ros.crop import FACE_BOX_MARGIN, CropBox, box_from_detection, network_input
 from hpe_ros.detect import Detection
 from hpe_ros.engine.base import PoseEngine
-from hpe_ros.engine.face_probe import FaceMeshProbe
 from hpe_ros.image import as_rgb_uint8
-from hpe_ros.orientation import Upright, find_upright
+from hpe_ros.orientation import Upright, UprightFinder
 from hpe_ros.upright import eye_line_angle_deg, from_upright, relative_from_upright
 
 
@@ -71,7 +71,7 @@ class NetworkEstimator:
         self.name = name
         self.margin = margin
         self.turn_upright = upright
-        self._probe: FaceMeshProbe | None = None
+        self._finder = UprightFinder()
 
     def crop(self, image_rgb: np.ndarray, face: Detection, angle_deg: float = 0.0) -> np.ndarray:
         """The face's network input [3, S, S] float32 (S = the engine's input size), the square turned by
@@ -87,10 +87,8 @@ class NetworkEstimator:
         """The angle and box the face is cut at (the detector's box at 0° with ``upright`` off)."""
         if not self.turn_upright:
             return Upright(0.0, face, float("nan"))
-        if self._probe is None:
-            self._probe = FaceMeshProbe()
         prior = face.up_deg if face.keypoints is None else eye_line_angle_deg(face.keypoints)
-        return find_upright(as_rgb_uint8(image_rgb), face, self._probe, self.margin, prior)
+        return self._finder.find(as_rgb_uint8(image_rgb), face, self.margin, prior)
 
     def estimate(self, image_rgb: np.ndarray, face: Detection) -> np.ndarray:
         """R_cam←head (3, 3) from the absolute (single-frame) mode."""
