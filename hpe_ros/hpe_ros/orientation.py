@@ -47,7 +47,7 @@ REFINEMENTS = 2
 """Refinements of the winning quarter's crop (one face-mesh run each), as MediaPipe re-crops when tracking."""
 JUDGED_BELOW_PRESENCE = 3.0
 """Winning presence logit (bonus included) below which the half-turn judge is asked (see the module
-docstring); upright faces score a median 24 at |yaw| < 60°."""
+docstring); upright dev faces score a median 24 at |yaw| < 30° and 22 at 30–60°."""
 JUDGE_MIN_SCORE = 0.1
 """The judge's detector threshold: low, so that a half-turned face still gets a score to compare."""
 JUDGE_MARGIN = 0.05
