@@ -18,8 +18,9 @@ range) scores the winning crop and the same crop turned by 180°, both zoomed ou
 for context, and the half-turned crop wins when it scores clearly higher (:data:`JUDGE_MARGIN`). Asked on
 every dev face (detector boxes, crops zoomed out 1.56× in that measurement), it scored the upright crop
 higher for 99.6 / 97.6 / 95.1 % of faces at |yaw| 0–30 / 30–60 / 60–99 (upright images; 99.6 / 98.8 /
-91.5 % on images turned by 180°). That is less sure than a strong presence, so it is asked only below
-:data:`JUDGED_BELOW_PRESENCE`: two small detector runs.
+91.5 % on images turned by 180°). That is less sure than a strong presence, so it is asked only where the
+winning turn's own presence (the prior's bonus left out) is below :data:`CONFIDENT_PRESENCE`, as for the
+diagonals: two small detector runs.
 """
 
 from __future__ import annotations
@@ -45,9 +46,6 @@ BOX_PER_LANDMARK_EXTENT = 0.95
 (|yaw| < 30°: median 0.948, std 0.046; the box centre sat on the landmarks' centre, offsets < 0.004)."""
 REFINEMENTS = 2
 """Refinements of the winning quarter's crop (one face-mesh run each), as MediaPipe re-crops when tracking."""
-JUDGED_BELOW_PRESENCE = 3.0
-"""Winning presence logit (bonus included) below which the half-turn judge is asked (see the module
-docstring); upright dev faces score a median 24 at |yaw| < 30° and 22 at 30–60°."""
 JUDGE_MIN_SCORE = 0.1
 """The judge's detector threshold: low, so that a half-turned face still gets a score to compare."""
 JUDGE_MARGIN = 0.05
@@ -113,16 +111,17 @@ def find_upright(
     settles the half turn where the face mesh's presence is weak."""
     box = box_from_detection(face.x0, face.y0, face.x1, face.y1, margin)
     angles = [prior_deg + 90.0 * quarter for quarter in range(4)]
-    landmarks, presence = _probe_turns(image_rgb, box, angles, probe)
-    presence[0] += PRIOR_BONUS
+    landmarks, own_presence = _probe_turns(image_rgb, box, angles, probe)
+    presence = own_presence + PRIOR_BONUS * (np.arange(len(angles)) == 0)
     if presence.max() < CONFIDENT_PRESENCE:  # the prior is far off: try the diagonals too
         diagonals = [angle + 45.0 for angle in angles]
         more_landmarks, more_presence = _probe_turns(image_rgb, box, diagonals, probe)
         angles += diagonals  # a diagonal must beat the quarters by the prior's bonus too
         landmarks = np.concatenate([landmarks, more_landmarks])
         presence = np.r_[presence, more_presence - PRIOR_BONUS]
+        own_presence = np.r_[own_presence, more_presence]
     best = int(np.argmax(presence))
-    if judge is not None and presence[best] < JUDGED_BELOW_PRESENCE:
+    if judge is not None and own_presence[best] < CONFIDENT_PRESENCE:
         half_turned = best - best % 4 + (best + 2) % 4  # the same quarter or diagonal set, 180° on
         gain = _judge_score(image_rgb, box, angles[half_turned], judge) - _judge_score(
             image_rgb, box, angles[best], judge
