@@ -18,7 +18,7 @@ from hpe_ros.evaluate.network import NetworkEstimator
 from hpe_ros.geometry import geodesic_deg
 from hpe_ros.io.sources import VideoSource
 from hpe_ros.model.default import default_model_path
-from hpe_ros.orientation import find_upright, half_turn_judge, unturned_landmarks
+from hpe_ros.orientation import CONFIDENT_PRESENCE, find_upright, half_turn_judge, unturned_landmarks
 from hpe_ros.synth.clip import DEMO_CLIP_DIR, VIDEO_NAME
 from hpe_ros.tracker import HeadPoseTracker, TrackerConfig
 from hpe_ros.tracks import FaceTracks, FaceTracksConfig
@@ -109,12 +109,17 @@ def test_find_upright_finds_the_way_up_and_calls_noise_no_face(clip):
     assert find_upright(noise, face, probe, 0.34, 0.0).presence < 0.0
 
 
-class BlindProbe(FaceMeshProbe):
-    """The face mesh's landmarks with a presence that calls no turn a face, as on a hard profile."""
+class FixedPresenceProbe(FaceMeshProbe):
+    """The face mesh's landmarks with the same presence at every turn: below 0, a mesh that calls no turn a
+    face (as on a hard profile); above :data:`CONFIDENT_PRESENCE`, one sure of every turn."""
+
+    def __init__(self, presence: float) -> None:
+        super().__init__()
+        self.presence = presence
 
     def probe(self, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         landmarks, presence = super().probe(crops)
-        return landmarks, np.full_like(presence, -5.0)
+        return landmarks, np.full_like(presence, self.presence)
 
 
 def test_the_judge_settles_the_half_turn_where_the_face_mesh_sees_no_face(clip):
@@ -124,7 +129,7 @@ def test_the_judge_settles_the_half_turn_where_the_face_mesh_sees_no_face(clip):
     centre = ((width - 1) / 2, (height - 1) / 2)
     transform = PoseTransform("turn", angle_deg=180.0)
     upside_down, box = transform.apply_image(image, centre), turned(face, transform, width, centre)
-    probe, judge = BlindProbe(), half_turn_judge()
+    probe, judge = FixedPresenceProbe(-5.0), half_turn_judge()
     # The prior (the image's up) is the wrong half turn; with every presence equal it keeps its bonus.
     guessed = find_upright(upside_down, box, probe, FACE_BOX_MARGIN, prior_deg=0.0)
     assert abs(angle_difference_deg(guessed.angle_deg, 0.0)) < 20.0
@@ -133,6 +138,10 @@ def test_the_judge_settles_the_half_turn_where_the_face_mesh_sees_no_face(clip):
     # On the upright frame the judge keeps the prior's (right) half turn.
     kept = find_upright(image, face, probe, FACE_BOX_MARGIN, prior_deg=0.0, judge=judge)
     assert abs(angle_difference_deg(kept.angle_deg, 0.0)) < 20.0
+    # A face mesh sure of its pick is not overturned: the judge is asked only below CONFIDENT_PRESENCE.
+    sure = FixedPresenceProbe(CONFIDENT_PRESENCE + 5.0)
+    unasked = find_upright(upside_down, box, sure, FACE_BOX_MARGIN, prior_deg=0.0, judge=judge)
+    assert abs(angle_difference_deg(unasked.angle_deg, 0.0)) < 20.0
     judge.close()
 
 
