@@ -40,7 +40,8 @@ PRIOR_BONUS = 2.0
 in every direction) at the detector's up more often, and costs the turned images little."""
 CONFIDENT_PRESENCE = 5.0
 """Below this best quarter's logit the prior may sit near a diagonal (BlazeFace's keypoints on a face turned
-beyond a quarter), so the four diagonals are scored too."""
+beyond a quarter), so the four diagonals are scored too; below it the winning turn's own logit also calls in
+the half-turn judge."""
 BOX_PER_LANDMARK_EXTENT = 0.95
 """BlazeFace box side / the longer side of the face mesh's landmark extent, measured on upright dev faces
 (|yaw| < 30°: median 0.948, std 0.046; the box centre sat on the landmarks' centre, offsets < 0.004)."""
@@ -112,7 +113,8 @@ def find_upright(
     box = box_from_detection(face.x0, face.y0, face.x1, face.y1, margin)
     angles = [prior_deg + 90.0 * quarter for quarter in range(4)]
     landmarks, own_presence = _probe_turns(image_rgb, box, angles, probe)
-    presence = own_presence + PRIOR_BONUS * (np.arange(len(angles)) == 0)
+    presence = own_presence.copy()
+    presence[0] += PRIOR_BONUS
     if presence.max() < CONFIDENT_PRESENCE:  # the prior is far off: try the diagonals too
         diagonals = [angle + 45.0 for angle in angles]
         more_landmarks, more_presence = _probe_turns(image_rgb, box, diagonals, probe)
