@@ -13,7 +13,7 @@ only; a tracked face is cut at its tracked roll.
 
 Half turns. Where the face mesh's presence is weak in every direction (hard profiles, blur, odd light),
 the quarters are close to a guess, and on an upside-down face the prior's half turn is the wrong one. A
-second, independent judge settles the half turn: a face detector (:func:`half_turn_judge`, BlazeFace short
+second, independent judge settles the half turn: a face detector (:class:`HalfTurnJudge`, BlazeFace short
 range) scores the winning crop and the same crop turned by 180°, both zoomed out by :data:`JUDGE_ZOOM_OUT`
 for context, and the half-turned crop wins when it scores clearly higher (:data:`JUDGE_MARGIN`). Asked on
 every dev face (detector boxes, crops zoomed out 1.56× in that measurement), it scored the upright crop
@@ -94,9 +94,25 @@ def face_from_landmarks(
     return dataclasses.replace(face, x0=cx - half, y0=cy - half, x1=cx + half, y1=cy + half)
 
 
-def half_turn_judge() -> FaceDetector:
-    """The detector that settles half turns in :func:`find_upright` (see the module docstring)."""
-    return BlazeFaceDetector(min_score=JUDGE_MIN_SCORE, model_selection=SHORT_RANGE)
+class HalfTurnJudge:
+    """The detector that settles half turns in :func:`find_upright` (see the module docstring): BlazeFace
+    short range, its graph built at the first question (building it takes about half a second, and faces
+    the face mesh is sure of never ask)."""
+
+    def __init__(self) -> None:
+        self._detector: BlazeFaceDetector | None = None
+
+    def detect(self, image_rgb: np.ndarray) -> list[Detection]:
+        """Faces in an RGB uint8 crop, best score first (:data:`JUDGE_MIN_SCORE` and above)."""
+        if self._detector is None:
+            self._detector = BlazeFaceDetector(min_score=JUDGE_MIN_SCORE, model_selection=SHORT_RANGE)
+        return self._detector.detect(image_rgb)
+
+    def close(self) -> None:
+        """Release the detector's graph, if it was built."""
+        if self._detector is not None:
+            self._detector.close()
+            self._detector = None
 
 
 def find_upright(
@@ -108,7 +124,7 @@ def find_upright(
     judge: FaceDetector | None = None,
 ) -> Upright:
     """The angle and box to cut ``face`` at (see the module docstring); ``margin`` frames the crops as
-    :func:`hpe_ros.crop.box_from_detection` does for the pose network; ``judge`` (:func:`half_turn_judge`)
+    :func:`hpe_ros.crop.box_from_detection` does for the pose network; ``judge`` (:class:`HalfTurnJudge`)
     settles the half turn where the face mesh's presence is weak."""
     box = box_from_detection(face.x0, face.y0, face.x1, face.y1, margin)
     angles = [prior_deg + 90.0 * quarter for quarter in range(4)]
@@ -148,16 +164,16 @@ def _probe_turns(
 
 
 class UprightFinder:
-    """:func:`find_upright` with its face-mesh probe and half-turn judge, built at the first face."""
+    """:func:`find_upright` with its face-mesh probe (built at the first face) and half-turn judge."""
 
     def __init__(self) -> None:
         self._probe: FaceMeshProbe | None = None
-        self._judge: FaceDetector | None = None
+        self._judge = HalfTurnJudge()
 
     def find(self, image_rgb: np.ndarray, face: Detection, margin: float, prior_deg: float) -> Upright:
         """:func:`find_upright` of ``face`` in an RGB uint8 image."""
         if self._probe is None:
-            self._probe, self._judge = FaceMeshProbe(), half_turn_judge()
+            self._probe = FaceMeshProbe()
         return find_upright(image_rgb, face, self._probe, margin, prior_deg, self._judge)
 
 

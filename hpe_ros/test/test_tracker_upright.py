@@ -18,7 +18,7 @@ from hpe_ros.evaluate.network import NetworkEstimator
 from hpe_ros.geometry import geodesic_deg
 from hpe_ros.io.sources import VideoSource
 from hpe_ros.model.default import default_model_path
-from hpe_ros.orientation import CONFIDENT_PRESENCE, find_upright, half_turn_judge, unturned_landmarks
+from hpe_ros.orientation import CONFIDENT_PRESENCE, HalfTurnJudge, find_upright, unturned_landmarks
 from hpe_ros.synth.clip import DEMO_CLIP_DIR, VIDEO_NAME
 from hpe_ros.tracker import HeadPoseTracker, TrackerConfig
 from hpe_ros.tracks import FaceTracks, FaceTracksConfig
@@ -129,7 +129,7 @@ def test_the_judge_settles_the_half_turn_where_the_face_mesh_sees_no_face(clip):
     centre = ((width - 1) / 2, (height - 1) / 2)
     transform = PoseTransform("turn", angle_deg=180.0)
     upside_down, box = transform.apply_image(image, centre), turned(face, transform, width, centre)
-    probe, judge = FixedPresenceProbe(-5.0), half_turn_judge()
+    probe, judge = FixedPresenceProbe(-5.0), HalfTurnJudge()
     # The prior (the image's up) is the wrong half turn; with every presence equal it keeps its bonus.
     guessed = find_upright(upside_down, box, probe, FACE_BOX_MARGIN, prior_deg=0.0)
     assert abs(angle_difference_deg(guessed.angle_deg, 0.0)) < 20.0
