@@ -152,6 +152,18 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return intersection / np.maximum(_areas(a)[:, None] + _areas(b)[None, :] - intersection, 1e-9)
 
 
+SAME_FACE_IOU = 0.3
+"""Two boxes that overlap at least this much (IoU) are taken for the same face: a track's predicted box and
+a detection, or a face a later detector pass finds again."""
+
+
+def not_covered(boxes: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Mask [N]: which of ``boxes`` [N, 4] no box of ``known`` [M, 4] overlaps by :data:`SAME_FACE_IOU`."""
+    if not len(known):
+        return np.ones(len(boxes), dtype=bool)
+    return box_iou(boxes, known).max(axis=1) < SAME_FACE_IOU
+
+
 def box_containment(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Pairwise fraction of each box of ``a`` [N,4] that lies inside each box of ``b`` [M,4] -> [N,M]."""
     return _intersection_areas(a, b) / np.maximum(_areas(a)[:, None], 1e-9)
@@ -238,19 +250,15 @@ class FaceTracks:
             if t.confirmed
         ]
 
-    def missing_regions(self, boxes: np.ndarray, stamp_s: float, covered_iou: float = 0.3) -> np.ndarray:
+    def missing_regions(self, boxes: np.ndarray, stamp_s: float) -> np.ndarray:
         """Predicted boxes [M, 4] at ``stamp_s`` of the confirmed tracks that none of ``boxes`` [N, 4] covers
-        (IoU below ``covered_iou``): where a tracked face went missing in this frame's detections."""
+        (:func:`not_covered`): where a tracked face went missing in this frame's detections."""
         decay = self.config.velocity_decay_per_s
         predicted = [t.predict(stamp_s, decay) for t in self.active if t.confirmed]
         if not predicted:
             return np.zeros((0, 4))
         predicted = np.stack(predicted)
-        if len(boxes) == 0:
-            return predicted
-        return predicted[
-            box_iou(predicted, np.asarray(boxes, np.float64).reshape(-1, 4)).max(axis=1) < covered_iou
-        ]
+        return predicted[not_covered(predicted, np.asarray(boxes, np.float64).reshape(-1, 4))]
 
     def _match_active(
         self, boxes: np.ndarray, scores: np.ndarray, keep: np.ndarray, stamp: float

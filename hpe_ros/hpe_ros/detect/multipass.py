@@ -20,7 +20,7 @@ import numpy as np
 from hpe_ros.detect.base import Detection, clip_to_image, detection_boxes
 from hpe_ros.detect.blazeface import FULL_RANGE, SHORT_RANGE, BlazeFaceDetector
 from hpe_ros.image import as_rgb_uint8
-from hpe_ros.tracks import box_iou
+from hpe_ros.tracks import not_covered
 from hpe_ros.upright import MIRRORED_KEYPOINTS
 
 
@@ -111,7 +111,7 @@ class MultiPassDetector:
 
     def detect_missing(self, image_rgb: np.ndarray, known: Sequence[Detection]) -> list[Detection]:
         """Faces that the ``known`` detections (the first pass's, from the caller's own detector) do not
-        cover (IoU below :data:`NEW_FACE_MAX_IOU`), from the first of the later passes that finds one: how a
+        cover (:func:`hpe_ros.tracks.not_covered`), from the first of the later passes that finds one: how a
         tracker looks harder when a face it tracks went missing, without paying for it on other frames."""
         return self._first_found(as_rgb_uint8(image_rgb), range(1, len(self.passes)), list(known))
 
@@ -123,11 +123,13 @@ class MultiPassDetector:
         for index in indices:
             model, view = self.passes[index]
             edited, back = view.apply(image)
-            mapped = (
+            clipped = (
                 clip_to_image(map_detection(d, back, view), width, height)
                 for d in self._detectors[model].detect(edited)
             )
-            found = [d for d in mapped if d is not None and _is_new(d, known_boxes)]
+            mapped = [d for d in clipped if d is not None]
+            new = not_covered(detection_boxes(mapped), known_boxes)
+            found = [d for d, is_new in zip(mapped, new, strict=True) if is_new]
             if found:
                 self.last_pass = index
                 return sorted(found, key=lambda d: d.score, reverse=True)
@@ -138,12 +140,3 @@ class MultiPassDetector:
         """Release the MediaPipe graphs."""
         for detector in self._detectors.values():
             detector.close()
-
-
-NEW_FACE_MAX_IOU = 0.3
-"""A later pass's detection overlapping a known one at least this much is that face again."""
-
-
-def _is_new(detection: Detection, known_boxes: np.ndarray) -> bool:
-    box = detection_boxes([detection])
-    return not known_boxes.size or float(box_iou(box, known_boxes).max()) < NEW_FACE_MAX_IOU
