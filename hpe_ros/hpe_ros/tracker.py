@@ -50,6 +50,7 @@ from hpe_ros.camera import checked_intrinsics
 from hpe_ros.config import Checked, param
 from hpe_ros.crop import FACE_BOX_MARGIN, CropBox, box_from_detection, crop_view_rotation, network_input
 from hpe_ros.detect import BlazeFaceDetector, Detection, FaceDetector, MultiPassDetector, detection_boxes
+from hpe_ros.detect.multipass import View
 from hpe_ros.engine.base import NonFiniteOutputError, PoseEngine
 from hpe_ros.errors import InputError
 from hpe_ros.face_shape import ShapeConfig
@@ -308,7 +309,7 @@ class HeadPoseTracker:
             return found
         if self._search is None:
             self._search = MultiPassDetector(min_score=self.detector.min_score)
-        more = self._search.detect_missing(image, found)
+        more = self._search.detect_missing(image, found, (self.detector.model_selection, View()))
         if more:
             near = box_iou(detection_boxes(more), regions).max(axis=1) >= MISSING_MIN_IOU
             more = [d for d, kept in zip(more, near, strict=True) if kept]

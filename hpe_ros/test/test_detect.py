@@ -8,6 +8,8 @@ import pytest
 import scipy.io
 
 from hpe_ros.detect import (
+    FULL_RANGE,
+    SHORT_RANGE,
     BlazeFaceDetector,
     Detection,
     ExternalDetections,
@@ -15,6 +17,7 @@ from hpe_ros.detect import (
     OnnxFaceDetector,
     load_detector,
 )
+from hpe_ros.detect.multipass import View
 from hpe_ros.errors import InputError, ModelFileError
 from hpe_ros.image import as_rgb_uint8
 
@@ -81,6 +84,15 @@ def test_multipass_search_reports_only_faces_not_yet_known_and_releases_its_grap
     _assert_box_holds_landmarks(face, pt2d)
     assert detector.detect_missing(image, [face]) == []  # the later passes find that face again: not new
     assert detector.last_pass == -1
+    detector.close()
+
+
+def test_multipass_search_skips_only_the_pass_its_caller_ran(face_image):
+    image, _ = face_image
+    detector = MultiPassDetector(passes=((FULL_RANGE, View()), (SHORT_RANGE, View())))
+    assert detector.detect_missing(image, []) and detector.last_pass == 1  # after a full-range caller
+    # After a short-range caller the full-range pass is still to try (it was skipped before).
+    assert detector.detect_missing(image, [], ran=(SHORT_RANGE, View())) and detector.last_pass == 0
     detector.close()
 
 

@@ -32,6 +32,7 @@ class BlazeFaceDetector:
             "ignore", message=r"SymbolDatabase\.GetPrototype\(\) is deprecated", category=UserWarning
         )
         self.min_score = float(min_score)
+        self.model_selection = model_selection
         self._detector = face_detection.FaceDetection(
             model_selection=model_selection, min_detection_confidence=self.min_score
         )

@@ -109,11 +109,14 @@ class MultiPassDetector:
         """Faces in an RGB uint8 image, best score first, from the first pass that finds any."""
         return self._first_found(as_rgb_uint8(image_rgb), range(len(self.passes)), [])
 
-    def detect_missing(self, image_rgb: np.ndarray, known: Sequence[Detection]) -> list[Detection]:
-        """Faces that the ``known`` detections (the first pass's, from the caller's own detector) do not
-        cover (:func:`hpe_ros.tracks.not_covered`), from the first of the later passes that finds one: how a
+    def detect_missing(
+        self, image_rgb: np.ndarray, known: Sequence[Detection], ran: tuple[int, View] = (FULL_RANGE, View())
+    ) -> list[Detection]:
+        """Faces that the ``known`` detections (from the caller's own detector, the pass ``ran``) do not
+        cover (:func:`hpe_ros.tracks.not_covered`), from the first of the other passes that finds one: how a
         tracker looks harder when a face it tracks went missing, without paying for it on other frames."""
-        return self._first_found(as_rgb_uint8(image_rgb), range(1, len(self.passes)), list(known))
+        others = [index for index, done in enumerate(self.passes) if done != ran]
+        return self._first_found(as_rgb_uint8(image_rgb), others, list(known))
 
     def _first_found(
         self, image: np.ndarray, indices: Iterable[int], known: list[Detection]
