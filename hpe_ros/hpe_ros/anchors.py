@@ -24,7 +24,7 @@ from scipy.spatial.transform import Rotation
 from hpe_ros.config import Checked, param
 from hpe_ros.errors import InputError
 from hpe_ros.face_shape import PersonShape, ShapeConfig, normalised, visibility, weighted_alignment
-from hpe_ros.geometry import average_rotations, compose_relative, geodesic_deg
+from hpe_ros.geometry import average_rotations, compose_relative, geodesic_deg, profile_fraction
 from hpe_ros.pose_graph import KeyframeGraph
 
 AnchorPolicy = Literal["nearest", "recent", "neutral", "best"]
@@ -349,8 +349,7 @@ def _angles(anchors: list[Anchor], rotation: np.ndarray) -> np.ndarray:
 
 def prior_sigma_deg(rotation: np.ndarray, config: AnchorConfig) -> float:
     """Reliability of an absolute estimate as a sigma (deg): strong near frontal, weak toward profile."""
-    angle = min(float(np.radians(geodesic_deg(rotation, np.eye(3)))), np.pi / 2)
-    return config.keyframe_prior_frontal_deg + config.keyframe_prior_profile_deg * np.sin(angle) ** 2
+    return config.keyframe_prior_frontal_deg + config.keyframe_prior_profile_deg * profile_fraction(rotation)
 
 
 class KeyframeGeometry:

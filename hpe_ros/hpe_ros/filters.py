@@ -161,7 +161,8 @@ class RotationKalmanConfig(Checked):
     enabled: bool = param(
         False,
         "Filter rotations by their covariance (constant angular velocity); False: the One-Euro filter (the "
-        "default: measured steadier on the real clips at the same lag).",
+        "default: measured steadier on the real clips at the same lag). With motion (motion.enabled, "
+        "relative estimator) this filter is always used, the measured motion as its prediction.",
     )
     acceleration_sigma_deg_s2: float = param(
         5.0,
@@ -182,13 +183,29 @@ class RotationKalmanConfig(Checked):
         minimum=1.0,
         maximum=1e6,
     )
+    glitch_jump_deg: float = param(
+        20.0,
+        "With measured motion: a measurement beyond the gate whose innovation jumped this far (deg) since "
+        "the last frame is a glitch (e.g. a profile read as the mirrored profile) and is skipped while the "
+        "motion carries the pose; a gap that grows step by step is drift and is caught up with.",
+        minimum=0.0,
+        maximum=180.0,
+    )
+    max_glitch_s: float = param(
+        2.0,
+        "Longest time (s) measurements are skipped as one glitch before the filter catches up with them.",
+        minimum=0.0,
+        maximum=3600.0,
+    )
 
 
 class RotationKalmanFilter:
     """Kalman filter of a rotation with a constant-angular-velocity model, driven by each measurement's
     covariance: the state is R̂ and ω (rad/s) with a 6 × 6 covariance over (left perturbation of R̂, ω);
     a confident estimate moves the output more than an uncertain one. A normalised innovation beyond
-    ``gate`` inflates the state covariance by the excess (a head that starts to turn is followed at once)."""
+    ``gate`` inflates the state covariance by the excess (a head that starts to turn is followed at once),
+    except, when the motion is measured, a sudden one (:attr:`RotationKalmanConfig.glitch_jump_deg`): that
+    measurement is skipped for up to ``max_glitch_s``."""
 
     def __init__(self, config: RotationKalmanConfig | None = None) -> None:
         self.config = config or RotationKalmanConfig()
@@ -196,9 +213,21 @@ class RotationKalmanFilter:
         self.velocity = np.zeros(3)
         self.covariance = np.eye(6)
         self.last_time: float | None = None
+        self._last_innovation = np.zeros(3)
+        self._glitch: tuple[np.ndarray, float] | None = None
+        """While skipping a glitch: its innovation (rad) and the time it started."""
 
-    def __call__(self, rotation: np.ndarray, covariance: np.ndarray, time_s: float) -> np.ndarray:
-        """Filtered 3x3 rotation for a measured rotation with its 3x3 covariance (rad²) at ``time_s`` (s)."""
+    def __call__(
+        self,
+        rotation: np.ndarray,
+        covariance: np.ndarray,
+        time_s: float,
+        motion: tuple[np.ndarray, np.ndarray] | None = None,
+    ) -> np.ndarray:
+        """Filtered 3x3 rotation for a measured rotation with its 3x3 covariance (rad²) at ``time_s`` (s).
+
+        ``motion``: the rotation since the last call measured otherwise (R_now = step · R_last, about the
+        camera axes) with its 3x3 covariance; it replaces the constant-velocity prediction."""
         measured = np.asarray(rotation, np.float64)
         floor = np.radians(self.config.measurement_sigma_floor_deg) ** 2
         noise = np.asarray(covariance, np.float64) + floor * np.eye(3)
@@ -208,20 +237,21 @@ class RotationKalmanFilter:
             self.covariance[:3, :3] = noise
             self.covariance[3:, 3:] = np.eye(3) * np.radians(90.0) ** 2
             self.last_time = time_s
+            self._last_innovation, self._glitch = np.zeros(3), None
             return self.rotation.copy()
         dt = time_s - self.last_time
         self.last_time = time_s
-        self.rotation = Rotation.from_rotvec(self.velocity * dt).as_matrix() @ self.rotation
-        F = np.eye(6)
-        F[:3, 3:] = dt * np.eye(3)
-        q = np.radians(self.config.acceleration_sigma_deg_s2) ** 2
-        Q = q * np.block(
-            [[dt**3 / 3 * np.eye(3), dt**2 / 2 * np.eye(3)], [dt**2 / 2 * np.eye(3), dt * np.eye(3)]]
-        )
-        self.covariance = F @ self.covariance @ F.T + Q
+        if motion is None:
+            self._predict(dt)
+        else:
+            self._apply_motion(*motion, dt)
         innovation = Rotation.from_matrix(measured @ self.rotation.T).as_rotvec()
         S = self.covariance[:3, :3] + noise
         nis = float(innovation @ np.linalg.solve(S, innovation))
+        if nis > self.config.gate and motion is not None and self._is_glitch(innovation, time_s):
+            return self.rotation.copy()
+        self._glitch = None
+        self._last_innovation = innovation
         if nis > self.config.gate:
             self.covariance *= nis / self.config.gate
             S = self.covariance[:3, :3] + noise
@@ -231,6 +261,42 @@ class RotationKalmanFilter:
         self.velocity = self.velocity + correction[3:]
         self.covariance = (np.eye(6) - gain @ np.eye(3, 6)) @ self.covariance
         return self.rotation.copy()
+
+    def _predict(self, dt: float) -> None:
+        """Constant angular velocity over ``dt`` seconds, with white-noise acceleration."""
+        self.rotation = Rotation.from_rotvec(self.velocity * dt).as_matrix() @ self.rotation
+        F = np.eye(6)
+        F[:3, 3:] = dt * np.eye(3)
+        q = np.radians(self.config.acceleration_sigma_deg_s2) ** 2
+        Q = q * np.block(
+            [[dt**3 / 3 * np.eye(3), dt**2 / 2 * np.eye(3)], [dt**2 / 2 * np.eye(3), dt * np.eye(3)]]
+        )
+        self.covariance = F @ self.covariance @ F.T + Q
+
+    def _apply_motion(self, step: np.ndarray, step_covariance: np.ndarray, dt: float) -> None:
+        """A measured step: the rotation moves by it, the velocity becomes its rate."""
+        step_rotation = Rotation.from_matrix(step)
+        self.rotation = step_rotation.as_matrix() @ self.rotation
+        self.velocity = step_rotation.as_rotvec() / dt
+        covariance = np.zeros((6, 6))
+        covariance[:3, :3] = self.covariance[:3, :3] + step_covariance
+        covariance[3:, 3:] = step_covariance / dt**2
+        self.covariance = covariance
+
+    def _is_glitch(self, innovation: np.ndarray, time_s: float) -> bool:
+        """An innovation beyond the gate is a glitch to skip: a sudden jump, or the same offset as the
+        glitch being skipped, for at most ``max_glitch_s``."""
+        jump = np.radians(self.config.glitch_jump_deg)
+        if self._glitch is not None:
+            offset, start_s = self._glitch
+            if np.linalg.norm(innovation - offset) < jump and time_s - start_s <= self.config.max_glitch_s:
+                self._glitch = (innovation, start_s)
+                return True
+            return False
+        if np.linalg.norm(innovation - self._last_innovation) > jump:
+            self._glitch = (innovation, time_s)
+            return True
+        return False
 
     @property
     def rotation_covariance(self) -> np.ndarray:

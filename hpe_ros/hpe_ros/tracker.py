@@ -24,6 +24,11 @@ ray to the skull's centre (:func:`hpe_ros.geometry.frames.head_view_rotation`, f
 the pose) before filtering. A person at the image's edge who faces the camera is then reported as facing
 it, not as facing along the optical axis.
 
+Motion (``motion``, relative estimator): the previous frame is the nearest anchor. Each face's rotation
+step since the last frame is measured from image flow on a head model (:mod:`hpe_ros.motion`) and drives the
+Kalman filter's prediction; the pose estimates correct it, weighted less toward profile, and a sudden jump of
+the estimate (a profile read as the mirrored one) is skipped for up to ``rotation_kalman.max_glitch_s``.
+
 A stamp that goes backwards or jumps forward by more than ``max_time_gap_s`` (a looping bag) resets every
 track.
 """
@@ -36,6 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+import cv2
 import numpy as np
 
 from hpe_ros.anchors import (
@@ -65,6 +71,7 @@ from hpe_ros.geometry import aflw2000_from_head_rotation
 from hpe_ros.geometry.frames import head_view_rotation
 from hpe_ros.image import as_rgb_uint8
 from hpe_ros.model.config import FACE_MESH_LANDMARKS
+from hpe_ros.motion import HeadMotion, MotionConfig, profile_sigma_deg
 from hpe_ros.orientation import UprightFinder, unturned_landmarks
 from hpe_ros.reference import FaceReference, ReferenceConfig
 from hpe_ros.results import FacePose, FrameResult
@@ -98,6 +105,11 @@ class TrackerConfig(Checked):
     )
     rotation_kalman: RotationKalmanConfig = param(
         RotationKalmanConfig(), "Uncertainty-driven filter of the head rotation (replaces rotation_filter)."
+    )
+    motion: MotionConfig = param(
+        MotionConfig(),
+        "relative estimator: frame-to-frame head motion from image flow, fused with the pose estimates by "
+        "the rotation_kalman filter (its prediction).",
     )
     position_filter: OneEuroConfig = param(
         OneEuroConfig(min_cutoff_hz=1.0, beta=2.0), "Temporal filter of the head position."
@@ -169,6 +181,7 @@ class _FaceState:
     rotation_kalman: RotationKalmanFilter
     geometry: KeyframeGeometry
     reference: FaceReference
+    motion: HeadMotion
     last_rotation: np.ndarray | None = None
     reported_rotation: np.ndarray | None = None
     """The last pose reported (camera frame, filtered): which way the head faces, for its view ray."""
@@ -221,6 +234,8 @@ class HeadPoseTracker:
         self.searches_missing = self.config.search_missing and isinstance(detector, BlazeFaceDetector)
         """``search_missing`` applies: the detector is a single BlazeFace pass."""
         self._search: MultiPassDetector | None = None
+        self.uses_motion = self.config.motion.enabled and self.config.estimator == "relative"
+        """Rotations are fused with frame-to-frame image motion (``motion``) by the Kalman filter."""
         self.last_detections: list[Detection] = []
         """The detections the last frame was tracked from (``search_missing``'s included)."""
 
@@ -282,7 +297,8 @@ class HeadPoseTracker:
         with _timed(timings, "fuse"):
             estimates = self._estimates(queries, relative, absolute, stamp_ns)
         with _timed(timings, "filter"):
-            poses = [self._output(q, est, stamp_ns, time_s, K, depth) for q, est in estimates]
+            gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if self.uses_motion and estimates else None
+            poses = [self._output(q, est, stamp_ns, time_s, K, depth, gray) for q, est in estimates]
 
         areas = [float(np.prod(p.box[2:] - p.box[:2])) for p in poses]
         primary = int(np.argmax(areas)) if areas else -1
@@ -341,6 +357,7 @@ class HeadPoseTracker:
                 RotationKalmanFilter(self.config.rotation_kalman),
                 KeyframeGeometry(self.config.anchors, self.config.shape),
                 FaceReference(self.config.reference),
+                HeadMotion(self.config.motion),
             )
             self.states[face.track_id] = state
         angle = self._cut_angle(state, face, image, found, time_s)
@@ -541,6 +558,7 @@ class HeadPoseTracker:
         time_s: float,
         K: np.ndarray,
         depth: np.ndarray | None,
+        gray: np.ndarray | None,
     ) -> FacePose:
         fused, anchor = estimate.fused, estimate.anchor
         cfg = self.config
@@ -553,7 +571,15 @@ class HeadPoseTracker:
                 position, crop_view_rotation(K, q.box) @ measured if facing is None else facing
             )
             measured, measured_covariance = view @ measured, view @ measured_covariance @ view.T
-        if cfg.rotation_kalman.enabled:
+        kalman = cfg.rotation_kalman.enabled or gray is not None
+        if gray is not None:
+            profile = np.radians(profile_sigma_deg(fused.rotation, cfg.motion))
+            measured_covariance = measured_covariance + profile**2 * np.eye(3)
+            step = q.state.motion.step(gray, K)
+            motion = None if step is None else (step.rotation, step.covariance)
+            rotation = q.state.rotation_kalman(measured, measured_covariance, time_s, motion)
+            q.state.motion.seed(gray, K, rotation, position, q.face.box)
+        elif kalman:
             rotation = q.state.rotation_kalman(measured, measured_covariance, time_s)
         else:
             rotation = q.state.rotation_filter(measured, time_s)
@@ -562,7 +588,6 @@ class HeadPoseTracker:
         depth_sigma = (cfg.sensor_depth_sigma if from_depth else cfg.box_depth_sigma) * distance
         covariance = np.zeros((6, 6))
         covariance[:3, :3] = np.diag([(cfg.lateral_sigma * distance) ** 2] * 2 + [depth_sigma**2])
-        kalman = cfg.rotation_kalman.enabled
         covariance[3:, 3:] = q.state.rotation_kalman.rotation_covariance if kalman else measured_covariance
         pitch, yaw, roll = np.degrees(aflw2000_from_head_rotation(rotation))
         confidence = self._confidence(q.face, fused.confidence)

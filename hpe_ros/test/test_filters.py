@@ -156,3 +156,33 @@ def test_vector_filter_prediction_follows_a_ramp_closer():
     assert lags[1] < 0.7 * lags[0]
     filt.reset()
     np.testing.assert_array_equal(filt(ramp[5], 0.0), ramp[5])
+
+
+def _motion_run(measured: list[np.ndarray], steps: list[np.ndarray], config: RotationKalmanConfig):
+    kalman = RotationKalmanFilter(config)
+    covariance, step_covariance = np.eye(3) * np.radians(3.0) ** 2, np.eye(3) * np.radians(0.3) ** 2
+    return [
+        kalman(R, covariance, k / 30.0, None if k == 0 else (steps[k], step_covariance))
+        for k, R in enumerate(measured)
+    ]
+
+
+def test_kalman_filter_with_motion_skips_a_sudden_glitch_but_catches_up_with_drift():
+    yaw = Rotation.from_euler("y", 70.0, degrees=True).as_matrix()
+    mirrored = Rotation.from_euler("y", -40.0, degrees=True).as_matrix()
+    still = [np.eye(3)] * 90
+    glitch = [yaw] * 30 + [mirrored] * 20 + [yaw] * 40  # a profile read as the mirrored one for 0.7 s
+    out = _motion_run(glitch, still, RotationKalmanConfig())
+    assert max(float(geodesic_deg(R, yaw)) for R in out) < 1.0, "the glitch is skipped while motion holds"
+
+    no_motion = RotationKalmanFilter(RotationKalmanConfig())
+    followed = [no_motion(R, np.eye(3) * np.radians(3.0) ** 2, k / 30.0) for k, R in enumerate(glitch)]
+    assert float(geodesic_deg(followed[49], mirrored)) < 5.0, "without motion the jump is a manoeuvre"
+
+    lasting = [yaw] * 30 + [mirrored] * 60
+    out = _motion_run(lasting, still, RotationKalmanConfig(max_glitch_s=1.0))
+    assert float(geodesic_deg(out[-1], mirrored)) < 5.0, "a glitch outlasting max_glitch_s is caught up"
+
+    drifting = [Rotation.from_euler("y", 0.5, degrees=True).as_matrix()] * 90  # motion drifts 15 deg/s
+    out = _motion_run([np.eye(3)] * 90, drifting, RotationKalmanConfig())
+    assert float(geodesic_deg(out[-1], np.eye(3))) < 10.0, "measurements hold a drifting motion back"

@@ -1,12 +1,12 @@
 """``hpe eval suite``: every tracker variant on every clip of the ground-truth video suite, scored.
 
 Variants (:data:`VARIANTS`): ``relative`` (the anchor keyframes: for a landmark engine the person shape and
-the keyframe pose graph), ``absolute`` (the single-frame estimate on every frame, no anchors),
-``constant`` (the frontal pose on every frame: the floor) and, on request, ``relative_one_euro`` /
-``absolute_one_euro`` (the fixed One-Euro rotation filter instead of the uncertainty-driven one). Each
-clip's detections are computed once and shared by the variants. The face scored is the tracker's primary
-(largest) face, which in the suite is the person the ground truth describes (the crossing person walks
-behind, smaller).
+the keyframe pose graph; and the previous frame, through the measured head motion), ``absolute`` (the
+single-frame estimate on every frame, no anchors), ``constant`` (the frontal pose on every frame: the floor)
+and, on request, ``relative_one_euro`` / ``absolute_one_euro`` (the fixed One-Euro rotation filter instead of
+the uncertainty-driven one). Each clip's detections are computed once and shared by the variants. The face
+scored is the tracker's primary (largest) face, which in the suite is the person the ground truth describes
+(the crossing person walks behind, smaller).
 
 Per variant, pooled over all frames of all clips (JSON keys as issue #14 names them):
 

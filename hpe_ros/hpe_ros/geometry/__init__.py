@@ -15,7 +15,7 @@ from hpe_ros.geometry.benchmarks import (
     matrix_to_biwi,
 )
 from hpe_ros.geometry.frames import R_FACE_FROM_GAZE, R_HEAD_FROM_FACE, face_pose_from_head, gaze_pose_in_face
-from hpe_ros.geometry.metrics import geodesic_deg, wrapped_angle_errors_deg
+from hpe_ros.geometry.metrics import geodesic_deg, profile_fraction, wrapped_angle_errors_deg
 from hpe_ros.geometry.rotations import (
     compose_relative,
     matrix_to_quat_xyzw,
@@ -40,6 +40,7 @@ __all__ = [
     "matrix_to_aflw2000",
     "matrix_to_biwi",
     "matrix_to_quat_xyzw",
+    "profile_fraction",
     "quat_xyzw_to_matrix",
     "relative_transform",
     "wrapped_angle_errors_deg",

@@ -25,3 +25,10 @@ def geodesic_deg(R_pred: np.ndarray, R_gt: np.ndarray) -> np.ndarray:
     R_pred, R_gt = as_rotation_stack(R_pred), as_rotation_stack(R_gt)
     trace = np.sum(R_pred * R_gt, axis=(-2, -1))
     return np.degrees(np.arccos(np.clip((trace - 1.0) / 2.0, -1.0, 1.0)))
+
+
+def profile_fraction(R: np.ndarray) -> float:
+    """sin² of a head rotation's angle to frontal, capped at 90°: 0 facing the camera, 1 in profile and
+    beyond (how far a pose estimate is from where face landmarks are reliable)."""
+    angle = min(float(np.radians(geodesic_deg(R, np.eye(3)))), np.pi / 2)
+    return float(np.sin(angle) ** 2)

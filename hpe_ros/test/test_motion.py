@@ -1,0 +1,68 @@
+"""Frame-to-frame head motion (:mod:`hpe_ros.motion`) on the bundled demo clip, whose true poses are known."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from hpe_ros.camera import load_intrinsics
+from hpe_ros.geometry import geodesic_deg
+from hpe_ros.io.sources import VideoSource
+from hpe_ros.motion import HeadMotion, MotionConfig, profile_sigma_deg
+from hpe_ros.synth.clip import CAMERA_NAME, DEMO_CLIP_DIR, GT_NAME, VIDEO_NAME, read_ground_truth
+
+
+@pytest.fixture(scope="module")
+def demo() -> tuple[list[np.ndarray], list, np.ndarray]:
+    """Grey frames, true poses and intrinsics of the demo clip."""
+    truth, _ = read_ground_truth(DEMO_CLIP_DIR / GT_NAME)
+    frames = [cv2.cvtColor(f.image, cv2.COLOR_RGB2GRAY) for f in VideoSource(str(DEMO_CLIP_DIR / VIDEO_NAME))]
+    return frames, truth, load_intrinsics(DEMO_CLIP_DIR / CAMERA_NAME)
+
+
+def _seeded(gray: np.ndarray, K: np.ndarray, pose) -> HeadMotion:
+    motion = HeadMotion(MotionConfig())
+    centre = K @ pose.t
+    u, v = centre[:2] / centre[2]
+    half = K[0, 0] * 0.09 / pose.t[2]
+    motion.seed(gray, K, pose.R, pose.t, np.array([u - half, v - half, u + half, v + half]))
+    return motion
+
+
+def test_steps_follow_the_turning_head(demo):
+    frames, truth, K = demo
+    errors, true_steps = [], []
+    for k in range(25, 100, 3):  # the sweep
+        step = _seeded(frames[k], K, truth[k]).step(frames[k + 1], K)
+        assert step is not None and step.inliers >= MotionConfig().min_inliers
+        true_step = truth[k + 1].R @ truth[k].R.T
+        errors.append(float(geodesic_deg(step.rotation, true_step)))
+        true_steps.append(float(geodesic_deg(true_step, np.eye(3))))
+    assert np.mean(true_steps) > 1.5
+    assert np.mean(errors) < 0.5 * np.mean(true_steps), "the step measures most of the head's turn"
+
+
+def test_a_repeated_frame_is_no_motion(demo):
+    frames, truth, K = demo
+    step = _seeded(frames[40], K, truth[40]).step(frames[40], K)
+    assert step is not None and float(geodesic_deg(step.rotation, np.eye(3))) < 0.05
+
+
+def test_no_texture_or_no_seed_gives_no_step(demo):
+    frames, truth, K = demo
+    flat = np.full_like(frames[0], 128)
+    assert _seeded(flat, K, truth[0]).step(flat, K) is None, "no features on a flat image"
+    assert HeadMotion().step(frames[1], K) is None, "never seeded"
+    seeded = _seeded(frames[0], K, truth[0])
+    assert seeded.step(cv2.resize(frames[1], (64, 48)), K) is None, "a frame of another size"
+    seeded.clear()
+    assert seeded.step(frames[1], K) is None
+
+
+def test_profile_sigma_grows_toward_profile():
+    config = MotionConfig(profile_sigma_deg=10.0)
+    yaw = [cv2.Rodrigues(np.array([0.0, np.radians(a), 0.0]))[0] for a in (0.0, 45.0, 90.0, 120.0)]
+    sigmas = [profile_sigma_deg(R, config) for R in yaw]
+    assert sigmas[0] == 0.0 and sigmas[1] == pytest.approx(5.0) and sigmas[2] == pytest.approx(10.0)
+    assert sigmas[3] == pytest.approx(10.0), "beyond profile the sigma stays at its profile value"
