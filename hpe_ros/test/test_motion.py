@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from itertools import islice
+
 import cv2
 import numpy as np
 import pytest
@@ -66,3 +69,27 @@ def test_profile_sigma_grows_toward_profile():
     sigmas = [profile_sigma_deg(R, config) for R in yaw]
     assert sigmas[0] == 0.0 and sigmas[1] == pytest.approx(5.0) and sigmas[2] == pytest.approx(10.0)
     assert sigmas[3] == pytest.approx(10.0), "beyond profile the sigma stays at its profile value"
+
+
+def test_tracker_with_motion_follows_the_demo_clip(demo):
+    from hpe_ros.detect import load_detector
+    from hpe_ros.engine import open_engine
+    from hpe_ros.model.default import default_model_path
+    from hpe_ros.tracker import HeadPoseTracker, TrackerConfig
+
+    _, truth, K = demo
+    config = dataclasses.replace(TrackerConfig(), motion=MotionConfig(enabled=True))
+    tracker = HeadPoseTracker(open_engine(default_model_path()), load_detector("blazeface"), config)
+    errors, stepped = [], 0
+    for k, frame in enumerate(islice(VideoSource(str(DEMO_CLIP_DIR / VIDEO_NAME)), 60)):
+        result = tracker.process(frame.image, frame.stamp_ns, K)
+        if k == 0:
+            continue
+        assert len(result.faces) == 1
+        errors.append(float(geodesic_deg(result.faces[0].rotation, truth[k].R)))
+        stepped += (
+            next(iter(tracker.states.values())).motion.step(cv2.cvtColor(frame.image, cv2.COLOR_RGB2GRAY), K)
+            is not None
+        )
+    assert tracker.uses_motion and stepped > 50, "the motion path ran on (nearly) every frame"
+    assert np.mean(errors) < 10.0
