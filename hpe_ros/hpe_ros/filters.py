@@ -162,7 +162,8 @@ class RotationKalmanConfig(Checked):
         False,
         "Filter rotations by their covariance (constant angular velocity); False: the One-Euro filter (the "
         "default: measured steadier on the real clips at the same lag). With motion (motion.enabled, "
-        "relative estimator) this filter is always used, the measured motion as its prediction.",
+        "relative estimator) this filter is always used, the measured motion as its prediction, and "
+        "rotation_filter smooths its output.",
     )
     acceleration_sigma_deg_s2: float = param(
         5.0,

@@ -41,10 +41,9 @@ class MotionConfig(Checked):
     """Tunables of the frame-to-frame head motion (``estimator: relative``)."""
 
     enabled: bool = param(
-        False,
+        True,
         "relative estimator: fuse frame-to-frame head motion (image flow on a head model) with the pose "
-        "estimates, so a still head stays still and a turn past the landmarks' range is followed. Off by "
-        "default: better on the synthetic suite, but its steps add frame-to-frame noise on real faces.",
+        "estimates, so a still head stays still and a turn past the landmarks' range is followed.",
     )
     max_features: int = param(120, "Most features tracked on a face.", minimum=8, maximum=2000)
     min_inliers: int = param(

@@ -27,7 +27,8 @@ it, not as facing along the optical axis.
 Motion (``motion``, relative estimator): the previous frame is the nearest anchor. Each face's rotation
 step since the last frame is measured from image flow on a head model (:mod:`hpe_ros.motion`) and drives the
 Kalman filter's prediction; the pose estimates correct it, weighted less toward profile, and a sudden jump of
-the estimate (a profile read as the mirrored one) is skipped for up to ``rotation_kalman.max_glitch_s``.
+the estimate (a profile read as the mirrored one) is skipped for up to ``rotation_kalman.max_glitch_s``. The
+One-Euro filter (``rotation_filter``) smooths the result.
 
 A stamp that goes backwards or jumps forward by more than ``max_time_gap_s`` (a looping bag) resets every
 track.
@@ -109,7 +110,7 @@ class TrackerConfig(Checked):
     motion: MotionConfig = param(
         MotionConfig(),
         "relative estimator: frame-to-frame head motion from image flow, fused with the pose estimates by "
-        "the rotation_kalman filter (its prediction).",
+        "the rotation_kalman filter (its prediction) and smoothed by rotation_filter.",
     )
     position_filter: OneEuroConfig = param(
         OneEuroConfig(min_cutoff_hz=1.0, beta=2.0), "Temporal filter of the head position."
@@ -571,24 +572,15 @@ class HeadPoseTracker:
                 position, crop_view_rotation(K, q.box) @ measured if facing is None else facing
             )
             measured, measured_covariance = view @ measured, view @ measured_covariance @ view.T
-        kalman = cfg.rotation_kalman.enabled or gray is not None
-        if gray is not None:
-            profile = np.radians(profile_sigma_deg(fused.rotation, cfg.motion))
-            measured_covariance = measured_covariance + profile**2 * np.eye(3)
-            step = q.state.motion.step(gray, K)
-            motion = None if step is None else (step.rotation, step.covariance)
-            rotation = q.state.rotation_kalman(measured, measured_covariance, time_s, motion)
-            q.state.motion.seed(gray, K, rotation, position, q.face.box)
-        elif kalman:
-            rotation = q.state.rotation_kalman(measured, measured_covariance, time_s)
-        else:
-            rotation = q.state.rotation_filter(measured, time_s)
+        rotation, rotation_covariance = self._filtered_rotation(
+            q, measured, measured_covariance, fused.rotation, time_s, K, gray, position
+        )
         q.state.reported_rotation = rotation
         distance = float(np.linalg.norm(position))
         depth_sigma = (cfg.sensor_depth_sigma if from_depth else cfg.box_depth_sigma) * distance
         covariance = np.zeros((6, 6))
         covariance[:3, :3] = np.diag([(cfg.lateral_sigma * distance) ** 2] * 2 + [depth_sigma**2])
-        covariance[3:, 3:] = q.state.rotation_kalman.rotation_covariance if kalman else measured_covariance
+        covariance[3:, 3:] = rotation_covariance
         pitch, yaw, roll = np.degrees(aflw2000_from_head_rotation(rotation))
         confidence = self._confidence(q.face, fused.confidence)
         return FacePose(
@@ -610,6 +602,38 @@ class HeadPoseTracker:
             position_from_depth=from_depth,
             reference_rotation=q.state.reference.update(rotation, confidence),
         )
+
+    def _filtered_rotation(
+        self,
+        q: _Query,
+        measured: np.ndarray,
+        measured_covariance: np.ndarray,
+        view_rotation: np.ndarray,
+        time_s: float,
+        K: np.ndarray,
+        gray: np.ndarray | None,
+        position: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The reported rotation (camera frame) and its covariance. With motion (``gray``), the Kalman filter
+        fuses the frame's motion step with the estimate (weaker toward profile: ``view_rotation`` is the
+        estimate in the head's view camera) and the One-Euro filter smooths the result; otherwise the filter
+        the configuration chooses."""
+        state, cfg = q.state, self.config
+        if gray is not None:
+            profile = np.radians(profile_sigma_deg(view_rotation, cfg.motion))
+            step = state.motion.step(gray, K)
+            fused = state.rotation_kalman(
+                measured,
+                measured_covariance + profile**2 * np.eye(3),
+                time_s,
+                None if step is None else (step.rotation, step.covariance),
+            )
+            state.motion.seed(gray, K, fused, position, q.face.box)
+            return state.rotation_filter(fused, time_s), state.rotation_kalman.rotation_covariance
+        if cfg.rotation_kalman.enabled:
+            rotation = state.rotation_kalman(measured, measured_covariance, time_s)
+            return rotation, state.rotation_kalman.rotation_covariance
+        return state.rotation_filter(measured, time_s), measured_covariance
 
 
 @contextmanager

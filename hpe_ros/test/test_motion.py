@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from itertools import islice
 
 import cv2
@@ -10,10 +11,14 @@ import numpy as np
 import pytest
 
 from hpe_ros.camera import load_intrinsics
+from hpe_ros.detect import load_detector
+from hpe_ros.engine import open_engine
 from hpe_ros.geometry import geodesic_deg
 from hpe_ros.io.sources import VideoSource
+from hpe_ros.model.default import default_model_path
 from hpe_ros.motion import HeadMotion, MotionConfig, profile_sigma_deg
 from hpe_ros.synth.clip import CAMERA_NAME, DEMO_CLIP_DIR, GT_NAME, VIDEO_NAME, read_ground_truth
+from hpe_ros.tracker import HeadPoseTracker, TrackerConfig
 
 
 @pytest.fixture(scope="module")
@@ -71,25 +76,27 @@ def test_profile_sigma_grows_toward_profile():
     assert sigmas[3] == pytest.approx(10.0), "beyond profile the sigma stays at its profile value"
 
 
-def test_tracker_with_motion_follows_the_demo_clip(demo):
-    from hpe_ros.detect import load_detector
-    from hpe_ros.engine import open_engine
-    from hpe_ros.model.default import default_model_path
-    from hpe_ros.tracker import HeadPoseTracker, TrackerConfig
-
-    _, truth, K = demo
-    config = dataclasses.replace(TrackerConfig(), motion=MotionConfig(enabled=True))
+def _track_demo(K: np.ndarray, motion: bool, frames: int) -> tuple[list[np.ndarray], HeadPoseTracker]:
+    config = dataclasses.replace(TrackerConfig(), motion=MotionConfig(enabled=motion))
     tracker = HeadPoseTracker(open_engine(default_model_path()), load_detector("blazeface"), config)
-    errors, stepped = [], 0
-    for k, frame in enumerate(islice(VideoSource(str(DEMO_CLIP_DIR / VIDEO_NAME)), 60)):
+    rotations = []
+    for frame in islice(VideoSource(str(DEMO_CLIP_DIR / VIDEO_NAME)), frames):
         result = tracker.process(frame.image, frame.stamp_ns, K)
-        if k == 0:
-            continue
-        assert len(result.faces) == 1
-        errors.append(float(geodesic_deg(result.faces[0].rotation, truth[k].R)))
-        stepped += (
-            next(iter(tracker.states.values())).motion.step(cv2.cvtColor(frame.image, cv2.COLOR_RGB2GRAY), K)
-            is not None
-        )
-    assert tracker.uses_motion and stepped > 50, "the motion path ran on (nearly) every frame"
-    assert np.mean(errors) < 10.0
+        rotations.append(result.faces[0].rotation if result.faces else None)
+    return rotations, tracker
+
+
+def test_tracker_with_motion_stays_still_and_follows_the_turn(demo):
+    _, truth, K = demo
+    with_motion, tracker = _track_demo(K, True, 60)
+    without, _ = _track_demo(K, False, 60)
+    assert tracker.uses_motion and next(iter(tracker.states.values())).motion.step(demo[0][59], K) is not None
+    assert all(R is not None for R in with_motion[1:])
+    errors = [float(geodesic_deg(R, truth[k].R)) for k, R in enumerate(with_motion) if k]
+    errors_without = [float(geodesic_deg(R, truth[k].R)) for k, R in enumerate(without) if k]
+    assert np.mean(errors) < np.mean(errors_without) + 2.0, "the turn (frames 24-60) is followed as well"
+
+    def still_speed(rotations: list[np.ndarray]) -> float:  # the head is still over frames 1-23
+        return float(np.mean([geodesic_deg(a, b) for a, b in itertools.pairwise(rotations[1:23])]))
+
+    assert still_speed(with_motion) < still_speed(without), "the still head moves less"
