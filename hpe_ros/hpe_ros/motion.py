@@ -218,8 +218,9 @@ def _facing_mask(
     if facing.sum() < 3:
         return None
     projected = in_camera[facing] @ K.T
-    pixels = projected[:, :2] / projected[:, 2:] - np.array(roi[:2])
     x0, y0, x1, y1 = roi
+    pixels = projected[:, :2] / projected[:, 2:] - np.array([x0, y0])
+    pixels = np.clip(pixels, -(x1 - x0), 2 * (x1 - x0))  # a head grazing the camera plane stays drawable
     mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
     hull = cv2.convexHull(pixels.astype(np.float32)).astype(np.int32)
     cv2.fillConvexPoly(mask, hull, 255)
