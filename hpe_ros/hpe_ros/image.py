@@ -1,8 +1,10 @@
-"""Every conversion of pixels in one place: any frame to RGB uint8, and a square RGB crop to network input.
+"""Every conversion of pixels in one place: any frame to RGB uint8, RGB to grey, and a square RGB crop to
+network input.
 
 Who calls what: detectors and the tracker check their input with :func:`as_rgb_uint8` (8-bit only, no
 guessing); frame sources and the ROS image decoder go through :func:`to_rgb8`, which also maps 16-bit, float
-and BGR(A) frames; the engines take :func:`to_network_input` of a crop.
+and BGR(A) frames; the engines take :func:`to_network_input` of a crop; image flow (:mod:`hpe_ros.motion`)
+runs on :func:`to_gray` of a frame.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ def as_rgb_uint8(image: np.ndarray) -> np.ndarray:
     if image.ndim != 3 or image.shape[2] != 3:
         raise InputError(f"expected an RGB image of shape (H, W, 3), got shape {image.shape}")
     return np.ascontiguousarray(image)
+
+
+def to_gray(image_rgb: np.ndarray) -> np.ndarray:
+    """An RGB uint8 frame (as :func:`as_rgb_uint8` returns it) as grey uint8 (H, W)."""
+    return cv2.cvtColor(image_rgb, cv2.COLOR_RGB2GRAY)
 
 
 def to_rgb8(image: np.ndarray, bgr: bool = True, where: str = "frame") -> np.ndarray:

@@ -23,6 +23,7 @@ from scipy.spatial.transform import Rotation
 from hpe_ros.config import Checked, param
 from hpe_ros.geometry import geodesic_deg, profile_fraction
 from hpe_ros.geometry.frames import HEAD_CENTRE_M
+from hpe_ros.translation import ray_through
 
 HEAD_RADII_M = np.array([0.078, 0.105, 0.10])
 """Semi-axes (m) of the head ellipsoid about :data:`~hpe_ros.geometry.frames.HEAD_CENTRE_M` (head frame: x
@@ -187,7 +188,7 @@ def _cast_onto_head(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Head-frame points where the camera rays through ``points`` first meet the head ellipsoid, and which
     of them hit it on its camera-facing part."""
-    rays = np.linalg.solve(K, np.c_[points, np.ones(len(points))].T).T
+    rays = ray_through(K, points[:, 0], points[:, 1])
     origin = rotation.T @ -position  # the camera centre in the head frame
     directions = rays @ rotation
     o = (origin - HEAD_CENTRE_M) / HEAD_RADII_M

@@ -42,7 +42,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-import cv2
 import numpy as np
 
 from hpe_ros.anchors import (
@@ -70,7 +69,7 @@ from hpe_ros.filters import (
 )
 from hpe_ros.geometry import aflw2000_from_head_rotation
 from hpe_ros.geometry.frames import head_view_rotation
-from hpe_ros.image import as_rgb_uint8
+from hpe_ros.image import as_rgb_uint8, to_gray
 from hpe_ros.model.config import FACE_MESH_LANDMARKS
 from hpe_ros.motion import HeadMotion, MotionConfig, profile_sigma_deg
 from hpe_ros.orientation import UprightFinder, unturned_landmarks
@@ -298,7 +297,7 @@ class HeadPoseTracker:
         with _timed(timings, "fuse"):
             estimates = self._estimates(queries, relative, absolute, stamp_ns)
         with _timed(timings, "filter"):
-            gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if self.uses_motion and estimates else None
+            gray = to_gray(image) if self.uses_motion and estimates else None
             poses = [self._output(q, est, stamp_ns, time_s, K, depth, gray) for q, est in estimates]
 
         areas = [float(np.prod(p.box[2:] - p.box[:2])) for p in poses]

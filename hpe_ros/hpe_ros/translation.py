@@ -47,9 +47,12 @@ def _check_box(box: np.ndarray) -> np.ndarray:
     return box
 
 
-def ray_through(K: np.ndarray, u: float, v: float) -> np.ndarray:
-    """Camera-frame direction with unit depth (z = 1) through pixel (u, v)."""
-    return np.linalg.solve(np.asarray(K, dtype=np.float64), np.array([u, v, 1.0]))
+def ray_through(K: np.ndarray, u: float | np.ndarray, v: float | np.ndarray) -> np.ndarray:
+    """Camera-frame direction with unit depth (z = 1) through pixel (u, v): shape (3,), or (N, 3) for arrays
+    of N pixels."""
+    u, v = np.broadcast_arrays(np.asarray(u, np.float64), np.asarray(v, np.float64))
+    pixels = np.stack([u, v, np.ones_like(u)], axis=-1)
+    return np.linalg.solve(np.asarray(K, dtype=np.float64), pixels[..., None])[..., 0]
 
 
 def position_from_box(box: np.ndarray, K: np.ndarray, config: TranslationConfig | None = None) -> np.ndarray:
