@@ -14,6 +14,7 @@ from hpe_ros.camera import load_intrinsics
 from hpe_ros.detect import load_detector
 from hpe_ros.engine import open_engine
 from hpe_ros.geometry import geodesic_deg
+from hpe_ros.image import to_gray
 from hpe_ros.io.sources import VideoSource
 from hpe_ros.model.default import default_model_path
 from hpe_ros.motion import HeadMotion, MotionConfig, profile_sigma_deg
@@ -25,7 +26,7 @@ from hpe_ros.tracker import HeadPoseTracker, TrackerConfig
 def demo() -> tuple[list[np.ndarray], list, np.ndarray]:
     """Grey frames, true poses and intrinsics of the demo clip."""
     truth, _ = read_ground_truth(DEMO_CLIP_DIR / GT_NAME)
-    frames = [cv2.cvtColor(f.image, cv2.COLOR_RGB2GRAY) for f in VideoSource(str(DEMO_CLIP_DIR / VIDEO_NAME))]
+    frames = [to_gray(f.image) for f in VideoSource(str(DEMO_CLIP_DIR / VIDEO_NAME))]
     return frames, truth, load_intrinsics(DEMO_CLIP_DIR / CAMERA_NAME)
 
 
